@@ -1,0 +1,194 @@
+"""Results as data: one JSON file per experiment, and the tables the site renders from them.
+
+A reproduced number is never typed into a page. An experiment writes a :class:`Result` to
+``results/<dataset>/<model>-<tag>.json``; the site's results pages and each note's "results vs paper"
+table are rendered from those files by :func:`render_table`.
+
+A results file holds:
+
+============  ==============================================================================
+key           meaning
+============  ==============================================================================
+model         registry name of the model (``"neumf"``)
+dataset       dataset name (``"ml-1m"``)
+protocol      named protocol (see the data and evaluation page), e.g. ``"ncf-loo-99neg"``
+metrics       ``{metric: value}`` — ours; a metric over several seeds also has ``metric_std``
+paper         ``{metric: value}`` the paper (or benchmark) reports, or ``{}``
+source        where ``paper`` comes from (``"He et al. 2017, Table 2"``)
+command       the exact command that re-runs the experiment
+commit        git commit of the code that ran it
+device        the device, in words (``"cpu: 2 cores"`` or the GPU name)
+wall_time_s   wall-clock seconds of the run
+date          ISO date of the run
+seeds         list of seeds the metrics average over
+config        the model and training configuration
+notes         differences from the paper's protocol, in one or two sentences
+============  ==============================================================================
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import platform
+import subprocess
+from collections.abc import Iterable, Mapping
+from dataclasses import asdict, dataclass, field
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+__all__ = ["Result", "load_results", "render_table", "git_commit", "describe_device", "RESULTS_DIR"]
+
+#: Where results files live in the repository.
+RESULTS_DIR = Path(__file__).resolve().parent.parent / "results"
+
+_REQUIRED = ("model", "dataset", "protocol", "metrics", "command", "commit", "device", "wall_time_s", "date")
+
+
+@dataclass
+class Result:
+    """One experiment's outcome. See the module docstring for the meaning of each field.
+
+    Example:
+        >>> r = Result(model="toy", dataset="synthetic", protocol="ctr-random-80-10-10",
+        ...            metrics={"auc": 0.75}, command="python -m recnotes train toy",
+        ...            commit="abc", device="cpu", wall_time_s=1.0)
+        >>> Result.from_dict(r.to_dict()).metrics["auc"]
+        0.75
+    """
+
+    model: str
+    dataset: str
+    protocol: str
+    metrics: dict[str, float]
+    command: str
+    commit: str
+    device: str
+    wall_time_s: float
+    date: str = field(default_factory=lambda: date.today().isoformat())
+    paper: dict[str, float] = field(default_factory=dict)
+    source: str = ""
+    seeds: list[int] = field(default_factory=list)
+    config: dict[str, Any] = field(default_factory=dict)
+    notes: str = ""
+
+    def __post_init__(self) -> None:
+        for key, value in self.metrics.items():
+            if not isinstance(value, (int, float)) or not math.isfinite(value):
+                raise ValueError(f"result metric '{key}' must be a finite number, got {value!r}")
+        if not self.command.strip():
+            raise ValueError("a result needs the command that re-runs it")
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Result:
+        missing = [k for k in _REQUIRED if k not in data]
+        if missing:
+            raise ValueError(f"results file lacks required keys {missing}")
+        known = {f for f in cls.__dataclass_fields__}
+        unknown = [k for k in data if k not in known]
+        if unknown:
+            raise ValueError(f"results file has unknown keys {unknown}")
+        return cls(**dict(data))
+
+    def save(self, path: str | Path) -> Path:
+        """Write the JSON file (creating folders); returns the path."""
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(path.suffix + ".tmp")
+        tmp.write_text(json.dumps(self.to_dict(), indent=2, sort_keys=False) + "\n", encoding="utf-8")
+        tmp.replace(path)
+        return path
+
+
+def load_results(root: str | Path = RESULTS_DIR, **where: str) -> list[Result]:
+    """Every results file under ``root`` whose fields equal the ``where`` filters.
+
+    A file that does not parse is an error naming the file, never silently skipped.
+    """
+    root = Path(root)
+    out: list[Result] = []
+    for path in sorted(root.rglob("*.json")) if root.exists() else []:
+        try:
+            result = Result.from_dict(json.loads(path.read_text(encoding="utf-8")))
+        except (ValueError, TypeError) as err:
+            raise ValueError(f"{path}: {err}") from err
+        if all(getattr(result, k) == v for k, v in where.items()):
+            out.append(result)
+    return out
+
+
+def _fmt(value: float | None, digits: int = 4) -> str:
+    if value is None:
+        return "–"
+    return f"{value:.{digits}f}"
+
+
+_HEADERS = {
+    "en": {"model": "Model", "dataset": "Dataset", "protocol": "Protocol", "ours": "ours",
+           "paper": "paper", "source": "Source", "none": "No results yet."},
+    "zh": {"model": "模型", "dataset": "数据集", "protocol": "评测协议", "ours": "本项目",
+           "paper": "论文", "source": "来源", "none": "暂无结果。"},
+}
+
+
+def render_table(results: Iterable[Result], metrics: Iterable[str] | None = None, lang: str = "en") -> str:
+    """A Markdown table: one row per result, ours beside the paper's number for each metric.
+
+    Args:
+        results: the results to show.
+        metrics: which metrics (columns); default every metric that any result has.
+        lang: ``"en"`` or ``"zh"`` (headers only; numbers and names are shared).
+    """
+    if lang not in _HEADERS:
+        raise ValueError(f"lang must be one of {sorted(_HEADERS)}, got {lang!r}")
+    h = _HEADERS[lang]
+    results = list(results)
+    if not results:
+        return f"*{h['none']}*\n"
+    if metrics is None:
+        seen: dict[str, None] = {}
+        for r in results:
+            for m in r.metrics:
+                if not m.endswith("_std"):
+                    seen[m] = None
+        metrics = list(seen)
+    metrics = list(metrics)
+    head = [h["model"], h["dataset"], h["protocol"]]
+    for m in metrics:
+        head += [f"{m} ({h['ours']})", f"{m} ({h['paper']})"]
+    head.append(h["source"])
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for r in results:
+        row = [r.model, r.dataset, f"`{r.protocol}`"]
+        for m in metrics:
+            ours = _fmt(r.metrics.get(m))
+            if f"{m}_std" in r.metrics:
+                ours += f" ± {_fmt(r.metrics[f'{m}_std'])}"
+            row += [ours, _fmt(r.paper.get(m))]
+        row.append(r.source or "–")
+        lines.append("| " + " | ".join(row) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def git_commit(short: bool = True) -> str:
+    """The current git commit (``"unknown"`` outside a checkout)."""
+    try:
+        args = ["git", "rev-parse", "--short" if short else "--verify", "HEAD"]
+        return subprocess.run(args, capture_output=True, text=True, check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+
+
+def describe_device(device: str = "cpu") -> str:
+    """The device in words, for a results file."""
+    import os
+
+    import torch
+
+    if str(device).startswith("cuda") and torch.cuda.is_available():
+        return f"cuda: {torch.cuda.get_device_name(0)}"
+    return f"cpu: {platform.processor() or platform.machine()}, {os.cpu_count()} cores"
