@@ -1,0 +1,201 @@
+"""The recnotes command line.
+
+    python -m recnotes list                      models by pipeline stage
+    python -m recnotes datasets                  the datasets and where their files go
+    python -m recnotes train MODEL [options]     train on a dataset, evaluate on its test split
+    python -m recnotes evaluate CHECKPOINT_DIR   re-evaluate a trained model on its test split
+    python -m recnotes recommend --user ID --checkpoint CHECKPOINT_DIR
+
+Every command prints what it does; errors say what to do next (an unknown model lists the known
+ones, a missing dataset file says where to put it).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shlex
+import sys
+import time
+from pathlib import Path
+
+__all__ = ["main", "build_parser"]
+
+EPILOG = """examples:
+  python -m recnotes list
+  python -m recnotes train toy --dataset synthetic --epochs 3 --out runs/toy
+  python -m recnotes evaluate runs/toy
+  python -m recnotes recommend --user 42 --checkpoint runs/toy
+"""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m recnotes",
+        description="Train, evaluate and try the recommender models described in the recnotes notes.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    p = sub.add_parser("list", help="list the models by pipeline stage")
+    p.add_argument("--stage", help="only this stage (recall, prerank, ranking, rerank, ...)")
+
+    sub.add_parser("datasets", help="list the datasets, their protocols and where their files go")
+
+    p = sub.add_parser(
+        "train",
+        help="train a model on a dataset and evaluate it on the test split",
+        description="Train MODEL on DATASET with the Trainer (validation each epoch, early stopping), "
+        "then evaluate on the test split. Writes a checkpoint folder and, with --results, a results JSON.",
+    )
+    p.add_argument("model", help="registry name of the model (see `python -m recnotes list`)")
+    p.add_argument("--dataset", default="synthetic", help="dataset task (default: synthetic; see `datasets`)")
+    p.add_argument("--epochs", type=int, default=5, help="maximum epochs (default: 5)")
+    p.add_argument("--batch-size", type=int, default=1024, help="batch size (default: 1024)")
+    p.add_argument("--lr", type=float, default=1e-3, help="learning rate (default: 1e-3)")
+    p.add_argument("--weight-decay", type=float, default=0.0, help="L2 penalty (default: 0)")
+    p.add_argument("--patience", type=int, default=2, help="early-stopping patience in epochs (default: 2)")
+    p.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
+    p.add_argument("--device", default="auto", help="auto, cpu or cuda (default: auto)")
+    p.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a model config field, e.g. --set embed_dim=16 (repeatable; values are JSON)",
+    )
+    p.add_argument("--out", default=None, help="checkpoint folder (default: runs/<model>-<dataset>)")
+    p.add_argument("--results", default=None, help="write a results JSON file here")
+    p.add_argument("--resume", action="store_true", help="continue from the checkpoint in --out")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+
+    p = sub.add_parser("evaluate", help="evaluate a trained checkpoint on its dataset's test split")
+    p.add_argument("checkpoint", help="a folder written by `train` (holds config.json and best.pt)")
+
+    p = sub.add_parser("recommend", help="top-k items for one user from a trained checkpoint")
+    p.add_argument("--user", type=int, required=True, help="user id (as in the dataset)")
+    p.add_argument("--checkpoint", required=True, help="a folder written by `train`")
+    p.add_argument("-k", type=int, default=10, help="how many items (default: 10)")
+    return parser
+
+
+def _parse_overrides(pairs: list[str]) -> dict:
+    out = {}
+    for pair in pairs:
+        if "=" not in pair:
+            raise SystemExit(f"error: --set expects KEY=VALUE, got {pair!r}")
+        key, value = pair.split("=", 1)
+        try:
+            out[key] = json.loads(value)
+        except json.JSONDecodeError:
+            out[key] = value
+    return out
+
+
+def _cmd_list(args: argparse.Namespace) -> int:
+    from recnotes import registry
+
+    stages = [args.stage] if args.stage else list(registry.STAGES)
+    if args.stage and args.stage not in registry.STAGES:
+        print(f"error: unknown stage {args.stage!r}; stages: {', '.join(registry.STAGES)}", file=sys.stderr)
+        return 2
+    for stage in stages:
+        found = registry.specs(stage)
+        print(f"{stage} ({len(found)})")
+        for s in found:
+            print(f"  {s.name:<16} {s.display_name:<16} {s.paper.cite():<40} {s.status}")
+        if not found:
+            print("  (no models yet)")
+    return 0
+
+
+def _cmd_datasets(args: argparse.Namespace) -> int:
+    from recnotes.tasks import TASKS
+
+    for name, task in TASKS.items():
+        print(f"{name:<14} {task.description}")
+    return 0
+
+
+def _cmd_train(args: argparse.Namespace, argv: list[str]) -> int:
+    from recnotes import registry
+    from recnotes.tasks import train_model
+
+    spec = registry.get(args.model)
+    out = Path(args.out or f"runs/{spec.name}-{args.dataset}")
+    command = "python -m recnotes " + " ".join(shlex.quote(a) for a in argv)
+    start = time.perf_counter()
+    result = train_model(
+        spec,
+        dataset=args.dataset,
+        out=out,
+        overrides=_parse_overrides(args.set),
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        lr=args.lr,
+        weight_decay=args.weight_decay,
+        patience=args.patience,
+        seed=args.seed,
+        device=args.device,
+        resume=args.resume,
+        progress=not args.quiet,
+        command=command,
+    )
+    print(f"trained {spec.display_name} on {args.dataset} in {time.perf_counter() - start:.1f} s")
+    print("test: " + ", ".join(f"{k}={v:.4f}" for k, v in result.metrics.items()))
+    print(f"checkpoint: {out}")
+    if args.results:
+        path = result.save(args.results)
+        print(f"results: {path}")
+    return 0
+
+
+def _cmd_evaluate(args: argparse.Namespace) -> int:
+    from recnotes.tasks import evaluate_checkpoint
+
+    metrics = evaluate_checkpoint(Path(args.checkpoint))
+    print("test: " + ", ".join(f"{k}={v:.4f}" for k, v in metrics.items()))
+    return 0
+
+
+def _cmd_recommend(args: argparse.Namespace) -> int:
+    from recnotes.tasks import recommend_from_checkpoint
+
+    rows = recommend_from_checkpoint(Path(args.checkpoint), user_id=args.user, k=args.k)
+    print(f"top-{args.k} for user {args.user}:")
+    for rank, row in enumerate(rows, start=1):
+        print(f"{rank:>3}. item {row['item_id']:<7} score {row['score']:+.3f}  {row.get('title', '')}")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return 0
+    from recnotes.data.paths import DataNotFoundError
+    from recnotes.registry import UnknownModelError
+
+    try:
+        if args.command == "list":
+            return _cmd_list(args)
+        if args.command == "datasets":
+            return _cmd_datasets(args)
+        if args.command == "train":
+            return _cmd_train(args, argv)
+        if args.command == "evaluate":
+            return _cmd_evaluate(args)
+        if args.command == "recommend":
+            return _cmd_recommend(args)
+    except (UnknownModelError, DataNotFoundError, FileNotFoundError, ValueError, KeyError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    parser.error(f"unknown command {args.command}")
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
