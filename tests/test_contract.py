@@ -10,8 +10,8 @@ import copy
 import io
 
 import pytest
-import toy_models  # noqa: F401  (registers the test-only model)
 import torch
+import toy_models  # noqa: F401  (registers the test-only model)
 
 from recnotes import registry
 from recnotes.train import default_loss
