@@ -212,7 +212,7 @@ def train_model(spec, *, dataset: str, out: Path, overrides: Mapping[str, Any] |
                 progress: bool = True, command: str = ""):
     """Train a registered model on a task; return a :class:`~recnotes.results.Result` for the test split."""
     from recnotes.results import Result, describe_device, git_commit
-    from recnotes.train import Trainer, TrainConfig, resolve_device, seed_everything
+    from recnotes.train import TrainConfig, Trainer, resolve_device, seed_everything
 
     task = get_task(dataset)
     if spec.family != task.family:
