@@ -641,6 +641,7 @@ def sampled_ranking(
     metrics: Iterable[str] = _DEFAULT_METRICS,
     tie_rule: M.TieRule = "average",
     batch_size: int = 4096,
+    target_in_negatives: str = "raise",
 ) -> dict[str, float]:
     """Rank each target against its own negatives (protocols ``sampled`` and ``fixed``).
 
@@ -657,6 +658,11 @@ def sampled_ranking(
         metrics: names from [`RANKING_METRICS`][recnotes.evaluate.RANKING_METRICS].
         tie_rule: one of [`TIE_RULES`][recnotes.metrics.TIE_RULES].
         batch_size: users per call of ``score_fn``.
+        target_in_negatives: what to do when a row of a fixed negatives file contains its own
+            target. ``"raise"`` (default) refuses; ``"ignore"`` leaves those copies out of the
+            comparison, so the target is ranked against the other negatives only. The published
+            NCF file has this for 156 of 6,040 ML-1M users, and the NCF authors' evaluation (which
+            keys scores by item) behaves exactly like ``"ignore"``.
 
     Returns:
         Metric dict as [`ranking_metrics`][recnotes.evaluate.ranking_metrics].
@@ -686,19 +692,33 @@ def sampled_ranking(
         raise ValueError("no user has a target (all targets are negative)")
     if (neg[users] < 0).any():
         raise ValueError("negatives must be item indices >= 0")
+    if target_in_negatives not in ("raise", "ignore"):
+        raise ValueError(
+            f"target_in_negatives must be 'raise' or 'ignore', got {target_in_negatives!r}"
+        )
     clash = (neg[users] == t[users].unsqueeze(1)).any(1)
-    if clash.any():
-        raise ValueError(f"negatives of user {int(users[clash][0])} contain its target")
+    if clash.any() and target_in_negatives == "raise":
+        raise ValueError(
+            f"negatives of user {int(users[clash][0])} contain its target "
+            f"({int(clash.sum())} users in all); pass target_in_negatives='ignore' to leave those "
+            "copies out of the comparison"
+        )
     higher, ties = [], []
     for chunk in users.split(batch_size):
         candidates = torch.cat([t[chunk].unsqueeze(1), neg[chunk]], 1)  # column 0: the target
+        copies = candidates == candidates[:, :1]
+        copies[:, 0] = False  # a copy of the target among the negatives must not tie with it
         scores = score_fn(chunk, candidates)
         if not isinstance(scores, torch.Tensor) or scores.shape != candidates.shape:
             raise ValueError(
                 f"score_fn must return scores of shape {tuple(candidates.shape)}, got "
                 f"{_describe(scores)}"
             )
-        h, c = M.target_rank_counts(scores.detach(), torch.zeros(chunk.numel(), dtype=torch.long))
+        h, c = M.target_rank_counts(
+            scores.detach(),
+            torch.zeros(chunk.numel(), dtype=torch.long),
+            exclude=copies if copies.any() else None,
+        )
         higher.append(h)
         ties.append(c)
     return ranking_metrics(

@@ -519,3 +519,22 @@ def test_seen_items_from_the_data_package_are_accepted_when_ids_line_up():
     shifted = SeenItems.from_pairs(users[real], items[real], num_items=10, first_id=1)
     with pytest.raises(ValueError, match="seen covers 10 items"):
         E.full_ranking(user_vectors, item_vectors, targets, shifted)
+
+
+def test_fixed_negatives_containing_the_target_raise_or_are_left_out():
+    """NCF's published negatives hold the test item for some users; 'ignore' ranks against the rest."""
+    from recnotes.evaluate import dot_scorer, sampled_ranking
+
+    items = torch.tensor([[0.0], [1.0], [2.0], [3.0], [4.0]])
+    scorer = dot_scorer(torch.ones(2, 1), items)
+    targets = torch.tensor([2, 1])
+    negatives = torch.tensor([[2, 4, 0], [0, 3, 4]])  # user 0's negatives contain its target 2
+    with pytest.raises(ValueError, match="contain its target"):
+        sampled_ranking(scorer, targets, negatives, ks=(1,))
+    r = sampled_ranking(scorer, targets, negatives, ks=(1, 2), target_in_negatives="ignore")
+    # user 0: target score 2 vs {4, 0} (the copy of 2 is left out) -> 1 higher, no tie: rank 2
+    # user 1: target score 1 vs {0, 3, 4} -> 2 higher: rank 3
+    assert r["hr@1"] == 0.0 and r["hr@2"] == 0.5
+    assert r["mrr"] == pytest.approx((1 / 2 + 1 / 3) / 2)
+    with pytest.raises(ValueError, match="target_in_negatives"):
+        sampled_ranking(scorer, targets, negatives, target_in_negatives="drop")
