@@ -53,6 +53,8 @@ class FeatureTable:
             )
         cols: dict[str, torch.Tensor] = {}
         for name, value in columns.items():
+            if isinstance(value, np.ndarray) and not value.flags.writeable:
+                value = value.copy()  # pandas 3 hands out read-only views; torch wants to own them
             t = torch.as_tensor(value)
             if t.dtype == torch.float64:
                 t = t.float()
@@ -109,9 +111,8 @@ class FeatureTable:
 
 
 def _column_tensor(f: Feature, series: pd.Series) -> torch.Tensor:
-    if f.kind in ("sparse", "sequence"):
-        return torch.from_numpy(series.to_numpy(dtype=np.int64))
-    return torch.from_numpy(series.to_numpy(dtype=np.float32))
+    dtype = np.int64 if f.kind in ("sparse", "sequence") else np.float32
+    return torch.from_numpy(np.array(series.to_numpy(dtype=dtype), copy=True))
 
 
 class BatchIterator:
