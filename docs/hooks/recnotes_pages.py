@@ -29,7 +29,7 @@ LANGS = ("en", "zh")
 #: A marker is a line of its own (indentation allowed, e.g. inside an admonition); the same text
 #: inside a fenced code block or in the middle of a sentence is left alone.
 MARKER = re.compile(
-    r"^(?P<indent>[ \t]*)<!--\s*recnotes:(?P<name>[\w-]+)(?P<args>(?:\s+[^\s=]+=[^\s]*)*)\s*-->[ \t]*$"
+    r"^(?P<indent>[ \t]*)<!--\s*recnotes:(?P<name>[\w-]+)(?P<args>(?:\s+(?!-->)\S+)*)\s*-->[ \t]*$"
 )
 _FENCE = re.compile(r"^[ \t]*(`{3,}|~{3,})")
 
@@ -132,7 +132,9 @@ def render_model_index(
     return "\n".join(lines) + "\n"
 
 
-def render_results(args: Mapping[str, str], lang: str = "en", root: str | Path | None = None) -> str:
+def render_results(
+    args: Mapping[str, str], lang: str = "en", root: str | Path | None = None
+) -> str:
     """The Markdown for a ``results`` marker (see the module docstring for the arguments)."""
     from recnotes import results as R
 
@@ -142,14 +144,14 @@ def render_results(args: Mapping[str, str], lang: str = "en", root: str | Path |
             f"results marker: unknown argument(s) {sorted(unknown)}; "
             f"use {', '.join(_RESULT_FILTERS)}, metrics or group"
         )
+    group = args.get("group")
+    if group not in (None, "dataset"):
+        raise MarkerError(f"results marker: group must be 'dataset', got {group!r}")
     where = {k: v for k, v in args.items() if k in _RESULT_FILTERS}
     metrics = [m for m in args["metrics"].split(",") if m] if "metrics" in args else None
     found = R.load_results(R.RESULTS_DIR if root is None else root, **where)
-    group = args.get("group")
     if group is None or not found:
         return R.render_table(found, metrics, lang)
-    if group != "dataset":
-        raise MarkerError(f"results marker: group must be 'dataset', got {group!r}")
     blocks = []
     for dataset in sorted({r.dataset for r in found}):
         anchor = "results-" + re.sub(r"[^a-z0-9]+", "-", dataset.lower()).strip("-")

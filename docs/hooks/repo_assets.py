@@ -24,7 +24,11 @@ def on_files(files, config):
         if files.get_file_from_path(uri) is not None:
             raise PluginError(f"{uri} exists in the repository and under docs/: keep one")
         files.append(
-            File(uri, src_dir=str(root), dest_dir=config.site_dir,
-                 use_directory_urls=config.use_directory_urls)
+            File(
+                uri,
+                src_dir=str(root),
+                dest_dir=config.site_dir,
+                use_directory_urls=config.use_directory_urls,
+            )
         )
     return files

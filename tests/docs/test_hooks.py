@@ -1,0 +1,265 @@
+"""The MkDocs hooks in docs/hooks/, tested as plain functions (no site build)."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import torch
+from mkdocs.exceptions import PluginError
+
+from recnotes import registry
+from recnotes.results import Result
+
+HOOKS = Path(__file__).resolve().parents[2] / "docs" / "hooks"
+
+
+def _load(name: str):
+    spec = importlib.util.spec_from_file_location(f"_recnotes_hook_{name}", HOOKS / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+pages = _load("recnotes_pages")
+notebooks = _load("notebooks_i18n")
+griffe_examples = _load("griffe_examples")
+alternates = _load("i18n_alternates")
+
+
+# --- model index --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _DummyConfig:
+    embed_dim: int = 2
+
+
+class _Dummy(torch.nn.Module):
+    def forward(self, batch):  # pragma: no cover - never called
+        return batch["x"]
+
+
+def _dummy_spec(**overrides) -> registry.ModelSpec:
+    fields = dict(
+        name="zz-hook-dummy",
+        display_name="Dummy|Net",
+        stage="ranking",
+        family="ranking",
+        paper=registry.Paper(
+            title="A dummy model",
+            authors="Doe et al.",
+            venue="NoConf",
+            year=2042,
+            url="https://example.org/dummy",
+        ),
+        cls=_Dummy,
+        config_cls=_DummyConfig,
+        tiny=lambda: (_Dummy(), {"x": torch.zeros(1)}),
+        note="ranking/dummy.md",
+    )
+    fields.update(overrides)
+    return registry.ModelSpec(**fields)
+
+
+@pytest.fixture
+def dummy_model():
+    spec = registry.register(_dummy_spec())
+    try:
+        yield spec
+    finally:
+        registry.unregister(spec.name)
+    assert spec.name not in registry.names()
+
+
+def test_model_index_lists_a_registered_model(dummy_model):
+    out = pages.replace_markers("Intro\n<!-- recnotes:model-index -->\n", "en/index.md")
+    assert "| Model | Stage | Paper | Status |" in out
+    row = next(line for line in out.splitlines() if "Dummy" in line)
+    # linked to its note, relative to the page; the pipe in the name does not break the table
+    assert "[Dummy\\|Net](ranking/dummy.md)" in row
+    assert "[Doe et al. (NoConf 2042)](https://example.org/dummy)" in row
+    assert "| Ranking |" in row and "| implemented |" in row
+    assert "Intro\n\n|" in out  # a blank line keeps the table apart from the paragraph
+
+
+def test_model_index_in_chinese_and_relative_to_a_section_page(dummy_model):
+    out = pages.replace_markers(
+        "<!-- recnotes:model-index stage=ranking -->", "zh/ranking/index.md"
+    )
+    assert "| 模型 | 阶段 | 论文 | 状态 |" in out
+    assert "[Dummy\\|Net](dummy.md)" in out  # docs/zh/ranking/index.md -> docs/zh/ranking/dummy.md
+    assert "| 精排 |" in out and "| 已实现 |" in out
+
+
+def test_model_index_filters_by_stage(dummy_model):
+    recall = pages.replace_markers(
+        "<!-- recnotes:model-index stage=recall -->", "en/recall/index.md"
+    )
+    assert "Dummy" not in recall
+
+
+def test_model_without_note_is_not_linked():
+    spec = registry.register(_dummy_spec(name="zz-hook-nonote", note=""))
+    try:
+        out = pages.render_model_index([spec], "en", "index.md")
+    finally:
+        registry.unregister(spec.name)
+    assert "| Dummy\\|Net |" in out and "](ranking" not in out
+
+
+@pytest.mark.parametrize(
+    ("lang", "stage", "sentence"),
+    [
+        ("en", "rerank", "No models in this stage yet."),
+        ("zh", "rerank", "这一阶段暂无模型。"),
+        ("en", None, "No models are registered yet."),
+        ("zh", None, "暂无已注册的模型。"),
+    ],
+)
+def test_empty_model_index_is_a_sentence(lang, stage, sentence):
+    out = pages.render_model_index([], lang, "index.md", stage)
+    assert sentence in out and "|" not in out
+
+
+def test_every_stage_has_a_name_in_both_languages():
+    for lang in pages.LANGS:
+        assert set(pages._TEXT[lang]["stages"]) == set(registry.STAGES)
+        assert set(pages._TEXT[lang]["statuses"]) == set(registry.STATUSES)
+
+
+# --- markers: where they count, and errors ------------------------------------------------------
+
+
+def test_marker_inside_code_or_prose_is_left_alone():
+    text = (
+        "Write `<!-- recnotes:model-index -->` on a line of its own.\n\n"
+        "```markdown\n<!-- recnotes:model-index -->\n```\n"
+    )
+    assert pages.replace_markers(text, "en/index.md") == text
+
+
+def test_marker_keeps_its_indentation(dummy_model):
+    out = pages.replace_markers("!!! note\n\n    <!-- recnotes:model-index -->\n", "en/index.md")
+    assert "\n    | Model | Stage | Paper | Status |\n" in out
+
+
+@pytest.mark.parametrize(
+    "marker",
+    [
+        "<!-- recnotes:model-indx -->",
+        "<!-- recnotes:model-index stage=nosuchstage -->",
+        "<!-- recnotes:model-index colour=blue -->",
+        "<!-- recnotes:model-index stage -->",
+        "<!-- recnotes:results group=model -->",
+        "<!-- recnotes:results colour=blue -->",
+    ],
+)
+def test_bad_marker_fails_with_the_page_name(marker):
+    with pytest.raises(PluginError, match=r"en/some/page\.md"):
+        pages.replace_markers(marker, "en/some/page.md")
+
+
+def test_page_language():
+    assert pages.page_language("zh/recall/index.md") == "zh"
+    assert pages.page_language("en/index.md") == "en"
+    assert pages.page_language("notebooks/x.md") == "en"
+
+
+# --- results ------------------------------------------------------------------------------------
+
+
+def _write(root: Path, **fields) -> None:
+    result = Result(
+        command=f"python -m recnotes train {fields['model']} --dataset {fields['dataset']}",
+        commit="0000000",
+        device="cpu",
+        wall_time_s=1.0,
+        **fields,
+    )
+    result.save(root / fields["dataset"] / f"{fields['model']}-test.json")
+
+
+@pytest.fixture
+def results_root(tmp_path: Path) -> Path:
+    _write(
+        tmp_path,
+        model="alpha",
+        dataset="ml-1m",
+        protocol="loo-full",
+        metrics={"hr@10": 0.5, "ndcg@10": 0.25},
+        paper={"hr@10": 0.6},
+    )
+    _write(tmp_path, model="beta", dataset="ml-1m", protocol="loo-full", metrics={"hr@10": 0.4})
+    _write(tmp_path, model="alpha", dataset="synthetic", protocol="ctr", metrics={"auc": 0.7})
+    return tmp_path
+
+
+def test_results_marker_filters_and_picks_columns(results_root):
+    out = pages.replace_markers(
+        "<!-- recnotes:results dataset=ml-1m model=alpha metrics=hr@10 -->",
+        "en/results.md",
+        results_root=results_root,
+    )
+    assert "alpha" in out and "beta" not in out and "synthetic" not in out
+    assert "hr@10 (ours)" in out and "ndcg@10" not in out
+
+
+def test_results_marker_groups_by_dataset_with_anchored_headings(results_root):
+    out = pages.replace_markers(
+        "<!-- recnotes:results group=dataset -->", "zh/results.md", results_root=results_root
+    )
+    assert "### ml-1m { #results-ml-1m }" in out
+    assert "### synthetic { #results-synthetic }" in out
+    assert out.index("ml-1m {") < out.index("synthetic {")
+    assert "模型" in out  # headers in the page's language
+
+
+def test_results_marker_without_results(tmp_path):
+    out = pages.replace_markers(
+        "<!-- recnotes:results group=dataset -->", "en/results.md", results_root=tmp_path
+    )
+    assert "No results yet." in out and "###" not in out
+
+
+def test_malformed_results_file_fails(tmp_path):
+    (tmp_path / "bad.json").write_text(json.dumps({"model": "x"}), encoding="utf-8")
+    with pytest.raises(PluginError, match="bad.json"):
+        pages.replace_markers("<!-- recnotes:results -->", "en/results.md", results_root=tmp_path)
+
+
+# --- notebooks and docstrings -------------------------------------------------------------------
+
+
+def test_notebook_html_loses_its_cdn_scripts():
+    from mkdocs_jupyter import convert
+
+    notebook = Path(__file__).resolve().parents[2] / "docs" / "en" / "notebooks" / "hello.ipynb"
+    raw = convert.nb2html(str(notebook))
+    assert "cdnjs.cloudflare.com" in raw  # nbconvert's mermaid import (and MathJax 2 by default)
+    cleaned = notebooks.strip_cdn_scripts(raw)
+    assert "cdnjs" not in cleaned and "x-mathjax-config" not in cleaned
+    assert "jp-RenderedMarkdown" in cleaned and "tensor([0, 1, 4, 9])" in cleaned
+
+
+def test_example_sections_become_examples():
+    doc = "Summary.\n\n    Example:\n        >>> x = [1][0]\n\n    An Example: in prose stays.\n"
+    out = griffe_examples.pluralise_example_headers(doc)
+    assert "    Examples:\n        >>> x" in out and "An Example: in prose stays." in out
+
+
+def test_head_alternates_are_dropped_but_the_selector_stays():
+    html = (
+        '<html><head>\n  <link rel="alternate" href="./" hreflang="en">\n'
+        '  <link rel="alternate" href="../zh/x/" hreflang="zh">\n'
+        '  <link rel="alternate" type="application/rss+xml" href="feed.xml">\n</head>\n'
+        '<body><a href="../zh/x/" hreflang="zh" class="md-select__link">中文</a></body></html>'
+    )
+    out = alternates.drop_head_alternates(html)
+    assert 'hreflang="en">' not in out and '<link rel="alternate" href="../zh/x/"' not in out
+    assert "application/rss+xml" in out and '<a href="../zh/x/" hreflang="zh"' in out
