@@ -13,6 +13,14 @@ from pathlib import Path
 import pytest
 
 os.environ.setdefault("MPLBACKEND", "Agg")
+# One thread per process: on a 2-core machine that is doing anything else, two OpenMP threads
+# spin-wait on each other and small training steps run tens of times slower. Subprocesses and
+# notebook kernels inherit the variable.
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+import torch  # noqa: E402
+
+torch.set_num_threads(int(os.environ["OMP_NUM_THREADS"]))
 
 
 def _data_root() -> Path | None:

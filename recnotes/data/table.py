@@ -84,7 +84,7 @@ class FeatureTable:
     def subset(self, index: torch.Tensor | np.ndarray | slice) -> FeatureTable:
         """A new table with the selected rows (already validated, so not checked again)."""
         if isinstance(index, np.ndarray):
-            index = torch.from_numpy(index)
+            index = torch.from_numpy(np.array(index, copy=True))
         return FeatureTable(self[index], self.schema, validate=False)
 
     def to(self, device: torch.device | str) -> FeatureTable:
