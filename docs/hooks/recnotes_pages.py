@@ -156,8 +156,17 @@ def render_results(
     for dataset in sorted({r.dataset for r in found}):
         anchor = "results-" + re.sub(r"[^a-z0-9]+", "-", dataset.lower()).strip("-")
         rows = [r for r in found if r.dataset == dataset]
-        blocks.append(f"### {dataset} {{ #{anchor} }}\n\n" + R.render_table(rows, metrics, lang))
+        parts = [f"### {dataset} {{ #{anchor} }}\n"]
+        # one table per protocol: numbers measured under different protocols never share columns
+        for protocol in sorted({r.protocol for r in rows}):
+            same = [r for r in rows if r.protocol == protocol]
+            label = _PROTOCOL_LABEL[lang]
+            parts.append(f"{label} `{protocol}`\n\n" + R.render_table(same, metrics, lang))
+        blocks.append("\n".join(parts))
     return "\n".join(blocks)
+
+
+_PROTOCOL_LABEL = {"en": "Protocol", "zh": "评测协议"}
 
 
 def page_language(src_uri: str, default: str = "en") -> str:

@@ -263,3 +263,12 @@ def test_head_alternates_are_dropped_but_the_selector_stays():
     out = alternates.drop_head_alternates(html)
     assert 'hreflang="en">' not in out and '<link rel="alternate" href="../zh/x/"' not in out
     assert "application/rss+xml" in out and '<a href="../zh/x/" hreflang="zh"' in out
+
+
+def test_results_of_different_protocols_never_share_a_table(tmp_path):
+    _write(tmp_path, model="alpha", dataset="ml-1m", protocol="ctr-random-80-10-10", metrics={"auc": 0.89})
+    _write(tmp_path, model="gamma", dataset="ml-1m", protocol="ncf-loo-99neg", metrics={"hr@10": 0.7})
+    out = pages.replace_markers("<!-- recnotes:results group=dataset -->", "en/results.md", results_root=tmp_path)
+    ctr, ncf = out.split("Protocol `ncf-loo-99neg`")
+    assert "Protocol `ctr-random-80-10-10`" in ctr and "auc (ours)" in ctr and "hr@10" not in ctr
+    assert "hr@10 (ours)" in ncf and "auc" not in ncf
