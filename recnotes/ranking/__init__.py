@@ -1,1 +1,5 @@
 """ranking models."""
+
+from recnotes.ranking.embedding_mlp import EmbeddingMLP, EmbeddingMLPConfig
+
+__all__ = ["EmbeddingMLP", "EmbeddingMLPConfig"]
