@@ -69,6 +69,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--results", default=None, help="write a results JSON file here")
     p.add_argument("--resume", action="store_true", help="continue from the checkpoint in --out")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.add_argument(
+        "--threads",
+        type=int,
+        default=0,
+        help="CPU threads for torch (default: torch's choice; 1 is often fastest on a busy machine)",
+    )
 
     p = sub.add_parser("evaluate", help="evaluate a trained checkpoint on its dataset's test split")
     p.add_argument("checkpoint", help="a folder written by `train` (holds config.json and best.pt)")
@@ -123,6 +129,12 @@ def _cmd_train(args: argparse.Namespace, argv: list[str]) -> int:
     from recnotes.tasks import train_model
 
     spec = registry.get(args.model)
+    if args.threads < 0:
+        raise ValueError(f"--threads must be >= 0, got {args.threads}")
+    if args.threads:
+        import torch
+
+        torch.set_num_threads(args.threads)
     out = Path(args.out or f"runs/{spec.name}-{args.dataset}")
     command = "python -m recnotes " + " ".join(shlex.quote(a) for a in argv)
     start = time.perf_counter()

@@ -47,7 +47,7 @@ def test_unknown_dataset_and_config_field_are_named(capsys, tmp_path):
 
 def test_train_evaluate_recommend_round_trip(capsys, tmp_path):
     out, results = tmp_path / "run", tmp_path / "toy.json"
-    code = main(["train", "toy-ranker", "--epochs", "2", "--quiet", "--set", "embed_dim=8",
+    code = main(["train", "toy-ranker", "--epochs", "2", "--quiet", "--threads", "1", "--set", "embed_dim=8",
                  "--out", str(out), "--results", str(results)])
     assert code == 0
     printed = capsys.readouterr().out
