@@ -117,6 +117,7 @@ def load_results(root: str | Path = RESULTS_DIR, **where: str) -> list[Result]:
         except (ValueError, TypeError) as err:
             raise ValueError(f"{path}: {err}") from err
         if all(getattr(result, k) == v for k, v in where.items()):
+            result.file_stem = path.stem  # names the variant when one model has several files
             out.append(result)
     return out
 
@@ -162,8 +163,13 @@ def render_table(results: Iterable[Result], metrics: Iterable[str] | None = None
         head += [f"{m} ({h['ours']})", f"{m} ({h['paper']})"]
     head.append(h["source"])
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    counts: dict[str, int] = {}
     for r in results:
-        row = [r.model, r.dataset, f"`{r.protocol}`"]
+        counts[r.model] = counts.get(r.model, 0) + 1
+    for r in results:
+        stem = getattr(r, "file_stem", "")
+        label = f"{r.model} (`{stem}`)" if counts[r.model] > 1 and stem else r.model
+        row = [label, r.dataset, f"`{r.protocol}`"]
         for m in metrics:
             ours = _fmt(r.metrics.get(m))
             if f"{m}_std" in r.metrics:

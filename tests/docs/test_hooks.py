@@ -272,3 +272,12 @@ def test_results_of_different_protocols_never_share_a_table(tmp_path):
     ctr, ncf = out.split("Protocol `ncf-loo-99neg`")
     assert "Protocol `ctr-random-80-10-10`" in ctr and "auc (ours)" in ctr and "hr@10" not in ctr
     assert "hr@10 (ours)" in ncf and "auc" not in ncf
+
+
+def test_several_results_of_one_model_are_told_apart_by_their_file(tmp_path):
+    for factors, hr in ((8, 0.63), (64, 0.70)):
+        Result(model="gmf", dataset="ml-1m", protocol="ncf-loo-99neg", metrics={"hr@10": hr},
+               command="python x.py", commit="0", device="cpu", wall_time_s=1.0).save(
+            tmp_path / "ml-1m" / f"gmf-f{factors}.json")
+    out = pages.replace_markers("<!-- recnotes:results group=dataset -->", "en/results.md", results_root=tmp_path)
+    assert "gmf (`gmf-f8`)" in out and "gmf (`gmf-f64`)" in out
