@@ -13,7 +13,8 @@ do not select on test. Each run has two phases:
 1. ``select``: each user's latest training rating is held out as the validation item (the test
    item's own rule), ranked against 99 negatives sampled (seeded) from the items outside the user's
    training positives; the Trainer stops early on validation HR@10, which fixes the epoch count.
-   Timestamps exist only for users 1-2999, so only they have a validation item.
+   Timestamps exist only for users 1-2999, so only they have a validation item. For a
+   pre-trained NeuMF the pre-trained start competes too, as "0 epochs".
 2. ``final``: the same model is trained again from the same seed on every training positive for
    that many epochs and scored on test. Test is logged after each epoch of this phase, so the
    results file shows what the paper's rule (best test epoch) would have reported; nothing is
@@ -353,11 +354,18 @@ def train(
     watch: Candidates,
     epochs: int,
     save_dir: Path,
-) -> tuple[torch.nn.Module, History]:
+) -> tuple[torch.nn.Module, History, dict[str, float] | None]:
     """One training run. ``select``: early stopping on the validation items (best epoch restored);
-    ``final``: exactly ``epochs`` epochs on every training positive, test logged each epoch."""
+    ``final``: exactly ``epochs`` epochs on every training positive, test logged each epoch.
+    Returns the model, its history and, for a pre-trained NeuMF, the metrics of its start."""
     seed_everything(args.seed)
     model = build_model(args, data.schema, phase)
+    label = "valid" if phase == "select" else "test (logged, not used to choose anything)"
+    start = evaluate(model, watch) if args.pretrain else None
+    if start is not None:
+        print(f"  [{phase}] pre-trained start: {label} {start}", flush=True)
+    if epochs == 0:  # validation preferred the pre-trained start to any epoch of training
+        return model, History(), start
     config = TrainConfig(
         epochs=epochs,
         batch_size=max(1, args.batch_size // (1 + args.negatives)),
@@ -372,7 +380,6 @@ def train(
     )
     loss_fn = SampledNegativeBCE(data.num_items, args.negatives, seen=table, seed=args.seed)
     count = iter(range(1, epochs + 1))
-    label = "valid" if phase == "select" else "test (logged, not used to choose anything)"
 
     def log(m: torch.nn.Module) -> dict[str, float]:
         metrics = evaluate(m, watch)
@@ -384,10 +391,8 @@ def train(
             )
         return metrics
 
-    if args.pretrain:
-        print(f"  [{phase}] pre-trained start: {label} {evaluate(model, watch)}", flush=True)
     history = Trainer(model, config, loss_fn=loss_fn, validate_fn=log).fit(table)
-    return model, history
+    return model, history, start
 
 
 def main(argv: list[str] | None = None) -> Result:
@@ -407,15 +412,19 @@ def main(argv: list[str] | None = None) -> Result:
     )
 
     # 1. choose the number of epochs on the validation items (never on test), unless it is fixed
-    chosen, best_valid = History(), None
+    chosen, best_valid, valid_start = History(), None, None
     epochs = args.fixed_epochs
     if not args.fixed_epochs:
-        _, chosen = train(args, data, "select", data.train, data.valid, args.epochs, save_dir)
+        _, chosen, valid_start = train(
+            args, data, "select", data.train, data.valid, args.epochs, save_dir
+        )
         epochs = chosen.best_epoch + 1
         best_valid = {k: chosen.epochs[chosen.best_epoch][k] for k in ("hr@10", "ndcg@10")}
+        if valid_start is not None and valid_start["hr@10"] >= best_valid["hr@10"]:
+            epochs, best_valid = 0, valid_start  # a pre-trained start can be the best "epoch"
         print(f"chosen: {epochs} epochs (valid hr@10={best_valid['hr@10']:.4f})", flush=True)
     # 2. retrain on every training positive for that many epochs, then score test once
-    model, final = train(args, data, "final", data.full, data.test, epochs, save_dir)
+    model, final, test_start = train(args, data, "final", data.full, data.test, epochs, save_dir)
     metrics = evaluate(model, data.test)
     print(f"test hr@10={metrics['hr@10']:.4f} ndcg@10={metrics['ndcg@10']:.4f}", flush=True)
 
@@ -461,6 +470,9 @@ def main(argv: list[str] | None = None) -> Result:
             if not args.fixed_epochs
             else f"none: {epochs} epochs fixed in advance",
             "final": {"history_with_test_logged": rounded(final)},
+            "pretrained_start": {"valid": valid_start, "test_logged": test_start}
+            if args.pretrain
+            else None,
         },
         notes=NOTES if not args.quick else "smoke run on synthetic data",
     )

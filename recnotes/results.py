@@ -181,12 +181,19 @@ def render_table(results: Iterable[Result], metrics: Iterable[str] | None = None
 
 
 def git_commit(short: bool = True) -> str:
-    """The current git commit (``"unknown"`` outside a checkout)."""
+    """The current git commit (``"unknown"`` outside a checkout).
+
+    ``"-dirty"`` is appended when tracked files under ``recnotes/`` or ``experiments/`` differ from
+    that commit, so a results file says when the code that produced it was not yet committed.
+    """
     try:
         args = ["git", "rev-parse", "--short" if short else "--verify", "HEAD"]
-        return subprocess.run(args, capture_output=True, text=True, check=True).stdout.strip()
+        commit = subprocess.run(args, capture_output=True, text=True, check=True).stdout.strip()
+        status = ["git", "status", "--porcelain", "--untracked-files=no", "--", "recnotes", "experiments"]
+        changed = subprocess.run(status, capture_output=True, text=True, check=True).stdout.strip()
     except (OSError, subprocess.CalledProcessError):
         return "unknown"
+    return f"{commit}-dirty" if changed else commit
 
 
 def describe_device(device: str = "cpu") -> str:

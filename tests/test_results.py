@@ -1,0 +1,39 @@
+"""Results files: the commit field says when the code behind a number was not committed."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+
+import pytest
+
+from recnotes.results import git_commit
+
+pytestmark = pytest.mark.skipif(shutil.which("git") is None, reason="git is not installed")
+
+
+def _git(repo, *args):
+    subprocess.run(["git", "-C", str(repo), *args], check=True, capture_output=True)
+
+
+def test_git_commit_marks_uncommitted_code_as_dirty(tmp_path, monkeypatch):
+    repo = tmp_path / "repo"
+    (repo / "recnotes").mkdir(parents=True)
+    (repo / "recnotes" / "m.py").write_text("x = 1\n")
+    (repo / "notes.md").write_text("text\n")
+    _git(repo, "init", "-q")
+    _git(repo, "add", ".")
+    _git(repo, "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-q", "-m", "first")
+    monkeypatch.chdir(repo)
+    clean = git_commit()
+    assert clean and not clean.endswith("-dirty")
+    (repo / "notes.md").write_text("a page edit does not change a number\n")
+    assert git_commit() == clean
+    (repo / "recnotes" / "m.py").write_text("x = 2\n")
+    assert git_commit() == f"{clean}-dirty"
+
+
+def test_git_commit_outside_a_checkout_is_unknown(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("GIT_CEILING_DIRECTORIES", str(tmp_path.parent))
+    assert git_commit() == "unknown"
