@@ -55,3 +55,38 @@ def test_feature_embedding_shares_tables_and_pools_history():
 def test_feature_embedding_rejects_dense_fields():
     with pytest.raises(ValueError, match="only sparse and sequence"):
         FeatureEmbedding(SCHEMA, embed_dim=3, fields=["price"])
+
+
+def test_fm_identity_equals_the_explicit_pairwise_sum():
+    from recnotes.layers import bi_interaction, fm_interaction, pair_indices
+
+    v = torch.randn(5, 6, 3, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    explicit = torch.zeros(5, 3, dtype=torch.float64)
+    for i in range(6):
+        for j in range(i + 1, 6):
+            explicit += v[:, i] * v[:, j]
+    torch.testing.assert_close(bi_interaction(v), explicit)
+    torch.testing.assert_close(fm_interaction(v), explicit.sum(-1))
+    i, j = pair_indices(6)
+    assert len(i) == 15 and bool((i < j).all())
+    torch.testing.assert_close((v[:, i] * v[:, j]).sum(dim=(1, 2)), explicit.sum(-1))
+
+
+def test_features_linear_adds_one_weight_per_id_and_ignores_padding():
+    from recnotes.data import Feature, Schema
+    from recnotes.layers import FeaturesLinear
+
+    schema = Schema([
+        Feature("item_ids", "sparse", vocab_size=5),
+        Feature("history_ids", "sequence", vocab_size=5, max_len=3, shared_with="item_ids"),
+        Feature("price", "dense"),
+    ])
+    lin = FeaturesLinear(schema)
+    with torch.no_grad():
+        lin.weights["item_ids"].weight[:, 0] = torch.tensor([0.0, 1.0, 2.0, 3.0, 4.0])
+        lin.dense_linear.weight.fill_(10.0)
+        lin.bias.fill_(0.5)
+    batch = {"item_ids": torch.tensor([2, 4]), "history_ids": torch.tensor([[0, 1, 3], [0, 0, 0]]),
+             "price": torch.tensor([1.0, -1.0])}
+    # row 0: 0.5 + w[2] + (w[1] + w[3]) + 10 * 1;  row 1: 0.5 + w[4] + nothing - 10
+    assert lin(batch).tolist() == [0.5 + 2 + 4 + 10, 0.5 + 4 - 10]

@@ -1,10 +1,20 @@
 """Blocks that several models share: MLP, feature embedding, pooling.
 
-Interaction blocks (FM, cross, product), target attention, self-attention and experts/gates join
+Interaction blocks (the linear term, field pairs, the FM identity) live in ``interaction``; cross
+and product blocks, target attention, self-attention and experts/gates join
 this package with the models that first need them.
 """
 
 from recnotes.layers.embedding import FeatureEmbedding, masked_mean
+from recnotes.layers.interaction import FeaturesLinear, bi_interaction, fm_interaction, pair_indices
 from recnotes.layers.mlp import MLP
 
-__all__ = ["MLP", "FeatureEmbedding", "masked_mean"]
+__all__ = [
+    "MLP",
+    "FeatureEmbedding",
+    "FeaturesLinear",
+    "bi_interaction",
+    "fm_interaction",
+    "masked_mean",
+    "pair_indices",
+]

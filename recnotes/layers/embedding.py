@@ -67,9 +67,11 @@ class FeatureEmbedding(nn.Module):
         super().__init__()
         if embed_dim < 1:
             raise ValueError(f"embed_dim must be >= 1, got {embed_dim}")
-        names = list(fields) if fields is not None else [
-            f.name for f in schema if f.kind in ("sparse", "sequence")
-        ]
+        names = (
+            list(fields)
+            if fields is not None
+            else [f.name for f in schema if f.kind in ("sparse", "sequence")]
+        )
         self.fields = names
         self.embed_dim = embed_dim
         self.table_of: dict[str, str] = {}
@@ -77,7 +79,9 @@ class FeatureEmbedding(nn.Module):
         for name in names:
             feature = schema[name]
             if feature.kind not in ("sparse", "sequence"):
-                raise ValueError(f"feature '{name}' is {feature.kind}; only sparse and sequence features are embedded")
+                raise ValueError(
+                    f"feature '{name}' is {feature.kind}; only sparse and sequence features are embedded"
+                )
             owner = feature.shared_with if feature.shared_with in schema else name
             if owner != name and schema[owner].vocab_size != feature.vocab_size:
                 raise ValueError(

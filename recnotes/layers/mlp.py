@@ -9,7 +9,13 @@ from torch import nn
 
 __all__ = ["MLP"]
 
-_ACTIVATIONS = {"relu": nn.ReLU, "gelu": nn.GELU, "tanh": nn.Tanh, "sigmoid": nn.Sigmoid, "prelu": nn.PReLU}
+_ACTIVATIONS = {
+    "relu": nn.ReLU,
+    "gelu": nn.GELU,
+    "tanh": nn.Tanh,
+    "sigmoid": nn.Sigmoid,
+    "prelu": nn.PReLU,
+}
 
 
 class MLP(nn.Module):
@@ -49,7 +55,9 @@ class MLP(nn.Module):
         if any(h < 1 for h in hidden):
             raise ValueError(f"hidden widths must be >= 1, got {list(hidden)}")
         if activation not in _ACTIVATIONS:
-            raise ValueError(f"activation must be one of {sorted(_ACTIVATIONS)}, got {activation!r}")
+            raise ValueError(
+                f"activation must be one of {sorted(_ACTIVATIONS)}, got {activation!r}"
+            )
         if not 0.0 <= dropout < 1.0:
             raise ValueError(f"dropout must be in [0, 1), got {dropout}")
         layers: list[nn.Module] = []
