@@ -107,11 +107,14 @@ class Result:
 def load_results(root: str | Path = RESULTS_DIR, **where: str) -> list[Result]:
     """Every results file under ``root`` whose fields equal the ``where`` filters.
 
-    A file that does not parse is an error naming the file, never silently skipped.
+    A file that does not parse is an error naming the file, never silently skipped. Files under
+    ``benchmarks/`` hold speed measurements with their own format (not results) and are not read.
     """
     root = Path(root)
     out: list[Result] = []
     for path in sorted(root.rglob("*.json")) if root.exists() else []:
+        if path.relative_to(root).parts[0] == "benchmarks":
+            continue
         try:
             result = Result.from_dict(json.loads(path.read_text(encoding="utf-8")))
         except (ValueError, TypeError) as err:

@@ -10,6 +10,9 @@ Tasks so far (family ``ranking``):
 * ``synthetic`` — the embedded synthetic data (:mod:`recnotes.data.synthetic`) as a CTR task:
   label ``click``, random 80/10/10 split of the impressions (``ctr-random-80-10-10``).
 * ``ml-1m-ctr`` — MovieLens-1M, the DCN-V2 paper protocol (:func:`recnotes.data.datasets.movielens_1m_ctr`).
+* ``frappe`` — Frappe app usage, the NFM/AFM validation and test files with a rebuilt train split
+  (``frappe-nfm-x1-rebuilt``, :func:`recnotes.data.datasets.frappe_ctr`); ``recommend`` scores every
+  app for a user in that user's most frequent logged context.
 """
 
 from __future__ import annotations
@@ -147,6 +150,62 @@ def _ml1m_ranking(seed: int) -> RankingData:
                        protocol=split.protocol, candidates=candidates, seen=seen)
 
 
+# -- Frappe ---------------------------------------------------------------------------------------
+@functools.lru_cache(maxsize=1)
+def _frappe_data():
+    from recnotes.data.datasets import load_frappe
+
+    return load_frappe()  # logs, metadata and the NFM files; a task's seed varies the train negatives
+
+
+#: Frappe fields that describe the moment of use; ``cost`` (free or paid) belongs to the app.
+_FRAPPE_CONTEXT = ("daytime", "weekday", "isweekend", "homework", "weather", "country", "city")
+
+
+def _frappe_ranking(seed: int) -> RankingData:
+    from recnotes.data.datasets import frappe_ctr
+
+    fr = _frappe_data()
+    split = frappe_ctr(seed=seed, data=fr)
+    coded = fr.encode(fr.logs) + 1  # ids as in the tables: field code + 1 (0 is padding)
+    coded["raw_user"] = fr.logs["user_id"].to_numpy()
+    item_raw = np.asarray(fr.vocabularies["item_id"])  # item id of code k is item_raw[k]
+    names = fr.meta.set_index("item_id")["name"]
+    titles = [str(names.get(i, "")) for i in item_raw]
+    item_ids = np.arange(1, len(item_raw) + 1)
+    item_cost = coded.groupby("item_id")["cost"].agg(lambda c: c.mode().iloc[0])  # one value per app
+    cost = item_cost.reindex(item_ids).fillna(0).to_numpy(dtype=np.int64, copy=True)
+    train = split.train
+
+    def user_code(user_id: int) -> int:
+        rows = coded.index[coded["raw_user"] == user_id]
+        if len(rows) == 0:
+            raise ValueError(
+                f"unknown user {user_id}: Frappe users are the `user` values of frappe.csv "
+                f"({fr.field_sizes['user_id']} users)"
+            )
+        return int(coded.at[rows[0], "user_id"])
+
+    def candidates(user_id: int):
+        uid = user_code(user_id)
+        logs = coded[coded["user_id"] == uid]
+        context = logs.groupby(list(_FRAPPE_CONTEXT)).size().idxmax()  # the most frequent context
+        n = len(item_ids)
+        batch = {"user_ids": torch.full((n,), uid, dtype=torch.long),
+                 "item_ids": torch.tensor(item_ids, dtype=torch.long),
+                 "cost": torch.tensor(cost, dtype=torch.long)}
+        for name, value in zip(_FRAPPE_CONTEXT, context):
+            batch[name] = torch.full((n,), int(value), dtype=torch.long)
+        return batch, item_raw, titles
+
+    def seen(user_id: int) -> np.ndarray:
+        rows = (train.columns["user_ids"] == user_code(user_id)) & (train.columns["label"] > 0)
+        return item_raw[train.columns["item_ids"][rows].numpy() - 1]
+
+    return RankingData(split.train, split.valid, split.test, schema=split.schema, label="label",
+                       protocol=split.protocol, candidates=candidates, seen=seen)
+
+
 TASKS: dict[str, Task] = {
     "synthetic": Task(
         "synthetic", "ranking",
@@ -158,6 +217,12 @@ TASKS: dict[str, Task] = {
         "MovieLens-1M CTR, DCN-V2 protocol (4-5 -> 1, 1-2 -> 0, 3 dropped; random 80/10/10); "
         "needs ml-1m/ under RECNOTES_DATA",
         _ml1m_ranking,
+    ),
+    "frappe": Task(
+        "frappe", "ranking",
+        "Frappe CTR, NFM/AFM validation and test files with a rebuilt train split "
+        "(frappe-nfm-x1-rebuilt, BARS Frappe_x1 design); needs frappe/ under RECNOTES_DATA",
+        _frappe_ranking,
     ),
 }
 

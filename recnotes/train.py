@@ -252,10 +252,12 @@ class Trainer:
         params = [p for p in self.model.parameters() if p.requires_grad]
         if not params:
             raise ValueError("the model has no trainable parameters")
-        if c.optimizer == "adam":
-            return torch.optim.Adam(params, lr=c.lr, weight_decay=c.weight_decay)
-        if c.optimizer == "adamw":
-            return torch.optim.AdamW(params, lr=c.lr, weight_decay=c.weight_decay)
+        if c.optimizer in ("adam", "adamw"):
+            # The fused kernel updates each parameter in one pass instead of a dozen tensor ops:
+            # the Adam step of a CTR model on CPU takes a third of the time (same update rule).
+            fused = all(p.is_floating_point() and p.device.type in ("cpu", "cuda") for p in params)
+            cls = torch.optim.Adam if c.optimizer == "adam" else torch.optim.AdamW
+            return cls(params, lr=c.lr, weight_decay=c.weight_decay, fused=fused or None)
         if c.optimizer == "adagrad":
             return torch.optim.Adagrad(params, lr=c.lr, weight_decay=c.weight_decay)
         return torch.optim.SGD(params, lr=c.lr, weight_decay=c.weight_decay)

@@ -11,6 +11,15 @@ replaces it with Markdown before the page is converted:
     ``protocol=`` select files, ``metrics=hr@10,ndcg@10`` picks the columns, and ``group=dataset``
     writes one sub-heading and table per dataset.
 
+``<!-- recnotes:leaderboard dataset=frappe -->``
+    every CTR model's results on one dataset and protocol (``protocol=`` overrides the dataset's
+    default): AUC ± std and LogLoss beside the reference numbers, parameters and training seconds per
+    epoch, sorted by AUC, then a dot plot of ours vs the reference AUC (an inline SVG drawn with
+    matplotlib at build time, deterministic). Results trained with another loss are left out.
+``<!-- recnotes:speed -->``
+    the side-by-side speed table of ``results/benchmarks/peer-speed.json`` (written by
+    ``benchmarks/peer_speed.py``), or a "not measured yet" line while that file does not exist.
+
 Headers are in the page's language (the ``docs/<lang>/`` folder it comes from). A marker that is
 unknown or malformed fails the build with the page's path, like a missing snippet does.
 """
@@ -21,6 +30,7 @@ import posixpath
 import re
 from collections.abc import Iterable, Mapping
 from pathlib import Path
+from typing import Any
 
 from mkdocs.exceptions import PluginError
 
@@ -169,6 +179,185 @@ def render_results(
 _PROTOCOL_LABEL = {"en": "Protocol", "zh": "评测协议"}
 
 
+# --- leaderboard and speed ----------------------------------------------------------------------
+
+#: The protocol a leaderboard shows by default, per results dataset.
+LEADERBOARD_PROTOCOLS = {"frappe": "frappe-nfm-x1-rebuilt", "ml-1m": "ctr-random-80-10-10"}
+
+_BOARD = {
+    "en": {
+        "model": "Model", "auc": "AUC (ours)", "logloss": "LogLoss (ours)",
+        "ref_auc": "AUC (reference)", "ref_logloss": "LogLoss (reference)", "params": "Parameters",
+        "epoch": "s / epoch", "seeds": "Seeds", "source": "Reference", "none": "No results yet.",
+        "missing": "Not run yet on this dataset:", "ours_label": "recnotes (mean ± std over seeds)",
+        "ref_label": "reference", "xlabel": "test AUC", "protocol": "Protocol",
+        "speed_none": "Not measured yet.",
+        "speed": ("Library", "Model", "Samples / s", "Peak memory (MB)", "Test AUC", "Epochs",
+                  "Batch size", "Embedding dim"),
+        "speed_meta": "Measured by `{command}` at commit `{commit}` on {device}, {date}.",
+    },
+    "zh": {
+        "model": "模型", "auc": "AUC（本项目）", "logloss": "LogLoss（本项目）",
+        "ref_auc": "AUC（参考）", "ref_logloss": "LogLoss（参考）", "params": "参数量",
+        "epoch": "秒 / epoch", "seeds": "种子数", "source": "参考来源", "none": "暂无结果。",
+        "missing": "尚未在此数据集上运行：", "ours_label": "recnotes（多个种子的均值 ± 标准差）",
+        "ref_label": "参考值", "xlabel": "测试集 AUC", "protocol": "评测协议",
+        "speed_none": "尚未测量。",
+        "speed": ("库", "模型", "样本数 / 秒", "峰值内存（MB）", "测试集 AUC", "轮数",
+                  "批大小", "嵌入维度"),
+        "speed_meta": "由 `{command}` 测得，提交 `{commit}`，设备 {device}，日期 {date}。",
+    },
+}
+
+
+def _num(value: Any, spec: str) -> str:
+    return format(value, spec) if isinstance(value, (int, float)) else "–"
+
+
+def leaderboard_rows(results: Iterable, dataset: str, protocol: str) -> list:
+    """The results a leaderboard shows: this dataset and protocol, trained with the BCE loss, with AUC."""
+    return sorted(
+        (
+            r for r in results
+            if r.dataset == dataset and r.protocol == protocol and "auc" in r.metrics
+            and r.config.get("loss", "bce") == "bce"
+        ),
+        key=lambda r: (-r.metrics["auc"], r.model),
+    )
+
+
+def leaderboard_svg(rows: list, lang: str = "en", salt: str = "recnotes") -> str:
+    """A dot plot of our AUC (with the std over seeds) and the reference AUC per model, as inline SVG.
+
+    The SVG is deterministic (fixed ``svg.hashsalt``, no date) and keeps its text as text
+    (``svg.fonttype = none``) so the browser draws Chinese labels with its own fonts.
+    """
+    import io
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    t = _BOARD[lang]
+    labels = [_row_label(r, rows) for r in rows][::-1]
+    ours = [r.metrics["auc"] for r in rows][::-1]
+    std = [r.metrics.get("auc_std", 0.0) for r in rows][::-1]
+    ref = [r.paper.get("auc") for r in rows][::-1]
+    import warnings
+
+    rc = {"svg.hashsalt": salt, "svg.fonttype": "none", "font.size": 9,
+          "font.family": ["DejaVu Sans", "Noto Sans CJK SC", "Noto Serif CJK SC"]}
+    with plt.rc_context(rc), warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # missing CJK glyph metrics: the browser draws the text
+        fig, ax = plt.subplots(figsize=(6.4, 0.45 * len(rows) + 1.2))
+        y = list(range(len(rows)))
+        ax.errorbar(ours, y, xerr=std, fmt="o", color="#3f51b5", capsize=3, label=t["ours_label"])
+        ry = [yi for yi, v in zip(y, ref) if v is not None]
+        if ry:
+            ax.plot([v for v in ref if v is not None], ry, "D", mfc="none", color="#e65100",
+                    label=t["ref_label"])
+        ax.set_yticks(y)
+        ax.set_yticklabels(labels)
+        ax.set_xlabel(t["xlabel"])
+        ax.grid(axis="x", alpha=0.3)
+        ax.legend(loc="lower right", fontsize=8)
+        fig.tight_layout()
+        buf = io.StringIO()
+        fig.savefig(buf, format="svg", metadata={"Date": None, "Creator": None})
+        plt.close(fig)
+    svg = buf.getvalue()
+    svg = svg[svg.index("<svg"):]  # drop the XML declaration and DOCTYPE: inline HTML
+    return "\n".join(line for line in svg.splitlines() if line.strip())
+
+
+def _row_label(r, rows: list) -> str:
+    same = sum(1 for o in rows if o.model == r.model)
+    stem = getattr(r, "file_stem", "")
+    return f"{r.model} ({stem})" if same > 1 and stem else r.model
+
+
+def render_leaderboard(
+    args: Mapping[str, str], lang: str = "en", root: str | Path | None = None
+) -> str:
+    """The Markdown (table, then inline SVG plot) of a ``leaderboard`` marker."""
+    from recnotes import registry
+    from recnotes import results as R
+
+    unknown = set(args) - {"dataset", "protocol"}
+    if unknown:
+        raise MarkerError(f"leaderboard marker: unknown argument(s) {sorted(unknown)}")
+    if "dataset" not in args:
+        raise MarkerError("leaderboard marker needs dataset=... (e.g. dataset=frappe)")
+    dataset = args["dataset"]
+    protocol = args.get("protocol") or LEADERBOARD_PROTOCOLS.get(dataset)
+    if protocol is None:
+        raise MarkerError(
+            f"leaderboard marker: no default protocol for dataset {dataset!r}; "
+            f"give protocol=... (defaults: {LEADERBOARD_PROTOCOLS})"
+        )
+    t = _BOARD[lang]
+    rows = leaderboard_rows(R.load_results(R.RESULTS_DIR if root is None else root), dataset, protocol)
+    done = {r.model for r in rows}
+    todo = [s.name for s in registry.specs("ranking") if s.family == "ranking" and s.name not in done]
+    parts = [f"{t['protocol']} `{protocol}`\n"]
+    if not rows:
+        parts.append(f"*{t['none']}*\n")
+    else:
+        head = [t["model"], t["auc"], t["logloss"], t["ref_auc"], t["ref_logloss"], t["params"],
+                t["epoch"], t["seeds"], t["source"]]
+        lines = ["| " + " | ".join(head) + " |", "|---|" + "---:|" * 7 + "---|"]
+        for r in rows:
+            m = r.metrics
+            auc = f"{m['auc']:.4f}" + (f" ± {m['auc_std']:.4f}" if "auc_std" in m else "")
+            logloss = _num(m.get("logloss"), ".4f")
+            if "logloss_std" in m:
+                logloss += f" ± {m['logloss_std']:.4f}"
+            params = _num(r.config.get("num_params"), ",d")
+            epoch = _num(r.config.get("epoch_time_s"), ".2f")
+            cells = [_cell(_row_label(r, rows)), auc, logloss, _num(r.paper.get("auc"), ".4f"),
+                     _num(r.paper.get("logloss"), ".4f"), params, epoch, str(len(r.seeds) or "–"),
+                     _cell(r.source or "–")]
+            lines.append("| " + " | ".join(cells) + " |")
+        parts.append("\n".join(lines) + "\n")
+        salt = f"recnotes-leaderboard-{dataset}-{lang}"
+        parts.append('<div class="recnotes-leaderboard-plot" markdown="0">\n'
+                     + leaderboard_svg(rows, lang, salt) + "\n</div>\n")
+    if todo:
+        parts.append(f"{t['missing']} " + ", ".join(f"`{n}`" for n in todo) + "\n")
+    return "\n".join(parts)
+
+
+def render_speed(lang: str = "en", root: str | Path | None = None) -> str:
+    """The Markdown of a ``speed`` marker, from ``<results>/benchmarks/peer-speed.json``."""
+    import json
+
+    from recnotes import results as R
+
+    t = _BOARD[lang]
+    path = Path(R.RESULTS_DIR if root is None else root) / "benchmarks" / "peer-speed.json"
+    if not path.exists():
+        return f"*{t['speed_none']}*\n"
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        rows = data["rows"]
+    except (ValueError, KeyError, TypeError) as err:
+        raise MarkerError(f"{path}: cannot read the speed table ({err!r})") from err
+    keys = ("library", "model", "samples_per_s", "peak_mem_mb", "test_auc", "epochs", "batch_size",
+            "embed_dim")
+    fmt = {"samples_per_s": ",.0f", "peak_mem_mb": ",.0f", "test_auc": ".4f"}
+    lines = ["| " + " | ".join(t["speed"]) + " |", "|---|---|" + "---:|" * 6]
+    for row in rows:
+        missing = [k for k in ("library", "model") if k not in row]
+        if missing:
+            raise MarkerError(f"{path}: a row lacks {missing}")
+        cells = [_cell(str(row[k])) if k in ("library", "model") else _num(row.get(k), fmt.get(k, "g"))
+                 for k in keys]
+        lines.append("| " + " | ".join(cells) + " |")
+    meta = t["speed_meta"].format(**{k: _cell(str(data.get(k, "–"))) for k in ("command", "commit", "device", "date")})
+    return "\n".join(lines) + "\n\n" + meta + "\n"
+
+
 def page_language(src_uri: str, default: str = "en") -> str:
     """The language of a page from its path under docs/ (``"zh/recall/index.md"`` -> ``"zh"``)."""
     head = src_uri.split("/", 1)[0]
@@ -212,7 +401,15 @@ def replace_markers(markdown: str, src_uri: str, results_root: str | Path | None
                 return render_model_index(registry.specs(stage), lang, page_path, stage)
             if name == "results":
                 return render_results(args, lang, results_root)
-            raise MarkerError(f"unknown marker 'recnotes:{name}' (known: model-index, results)")
+            if name == "leaderboard":
+                return render_leaderboard(args, lang, results_root)
+            if name == "speed":
+                if args:
+                    raise MarkerError(f"speed marker takes no arguments, got {sorted(args)}")
+                return render_speed(lang, results_root)
+            raise MarkerError(
+                f"unknown marker 'recnotes:{name}' (known: model-index, results, leaderboard, speed)"
+            )
         except (MarkerError, ValueError) as err:
             raise PluginError(f"{src_uri}: {match.group(0)}: {err}") from err
 

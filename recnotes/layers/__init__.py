@@ -8,9 +8,11 @@ this package with the models that first need them.
 from recnotes.layers.embedding import FeatureEmbedding, masked_mean
 from recnotes.layers.interaction import FeaturesLinear, bi_interaction, fm_interaction, pair_indices
 from recnotes.layers.mlp import MLP
+from recnotes.layers.packed_embedding import PackedEmbedding
 
 __all__ = [
     "MLP",
+    "PackedEmbedding",
     "FeatureEmbedding",
     "FeaturesLinear",
     "bi_interaction",

@@ -281,3 +281,70 @@ def test_several_results_of_one_model_are_told_apart_by_their_file(tmp_path):
             tmp_path / "ml-1m" / f"gmf-f{factors}.json")
     out = pages.replace_markers("<!-- recnotes:results group=dataset -->", "en/results.md", results_root=tmp_path)
     assert "gmf (`gmf-f8`)" in out and "gmf (`gmf-f64`)" in out
+
+
+# --- leaderboard and speed ----------------------------------------------------------------------
+
+
+def _board_result(root: Path, model: str, auc: float, *, loss: str = "bce", paper=None, stem=None,
+                  dataset: str = "frappe", protocol: str = "frappe-nfm-x1-rebuilt") -> None:
+    Result(model=model, dataset=dataset, protocol=protocol,
+           metrics={"auc": auc, "auc_std": 0.001, "logloss": 0.2, "logloss_std": 0.01},
+           command=f"python experiments/ctr_benchmark.py --model {model}", commit="0", device="cpu",
+           wall_time_s=1.0, paper=paper or {}, source="BARS" if paper else "", seeds=[0, 1, 2],
+           config={"loss": loss, "num_params": 12345, "epoch_time_s": 2.5}).save(
+        root / dataset / f"{stem or model}.json")
+
+
+def test_leaderboard_sorts_by_auc_and_shows_reference_params_and_time(tmp_path):
+    _board_result(tmp_path, "zz-low", 0.91, paper={"auc": 0.95, "logloss": 0.25})
+    _board_result(tmp_path, "zz-high", 0.97)
+    _board_result(tmp_path, "zz-square", 0.99, loss="square")  # another objective: not ranked
+    _board_result(tmp_path, "zz-other", 0.99, protocol="ctr-random-80-10-10")  # another protocol
+    out = pages.replace_markers("<!-- recnotes:leaderboard dataset=frappe -->", "en/ranking/leaderboard.md",
+                                results_root=tmp_path)
+    assert "Protocol `frappe-nfm-x1-rebuilt`" in out
+    table = [ln for ln in out.splitlines() if ln.startswith("| zz-")]
+    assert [ln.split(" | ")[0] for ln in table] == ["| zz-high", "| zz-low"]
+    low = table[1]
+    assert "0.9100 ± 0.0010" in low and "| 0.9500 | 0.2500 |" in low and "12,345" in low and "2.50" in low
+    assert "zz-square" not in out and "zz-other" not in out
+    assert "<svg" in out and "</svg>" in out and "<?xml" not in out
+    assert "Not run yet on this dataset:" in out and "`embedding-mlp`" in out  # registered, no result here
+
+
+def test_leaderboard_plot_is_deterministic_and_in_the_page_language(tmp_path):
+    _board_result(tmp_path, "zz-a", 0.95, paper={"auc": 0.96})
+    marker = "<!-- recnotes:leaderboard dataset=frappe -->"
+    first = pages.replace_markers(marker, "zh/ranking/leaderboard.md", results_root=tmp_path)
+    second = pages.replace_markers(marker, "zh/ranking/leaderboard.md", results_root=tmp_path)
+    assert first == second
+    svg = first[first.index("<svg"):first.index("</svg>")]
+    assert "测试集 AUC" in svg and "参考值" in svg and "zz-a" in svg
+    assert "AUC（本项目）" in first
+
+
+def test_leaderboard_without_results_and_bad_arguments(tmp_path):
+    out = pages.replace_markers("<!-- recnotes:leaderboard dataset=frappe -->", "en/x.md", results_root=tmp_path)
+    assert "No results yet." in out and "<svg" not in out
+    for marker in ("<!-- recnotes:leaderboard -->", "<!-- recnotes:leaderboard dataset=netflix -->",
+                   "<!-- recnotes:leaderboard dataset=frappe colour=blue -->", "<!-- recnotes:speed x=1 -->"):
+        with pytest.raises(PluginError, match=r"en/x\.md"):
+            pages.replace_markers(marker, "en/x.md", results_root=tmp_path)
+
+
+def test_speed_table_until_and_after_the_file_exists(tmp_path):
+    marker = "<!-- recnotes:speed -->"
+    assert "Not measured yet." in pages.replace_markers(marker, "en/x.md", results_root=tmp_path)
+    assert "尚未测量。" in pages.replace_markers(marker, "zh/x.md", results_root=tmp_path)
+    speed = {"rows": [{"library": "recnotes", "model": "deepfm", "samples_per_s": 123456.7,
+                       "peak_mem_mb": 512.4, "test_auc": 0.98123, "epochs": 3, "batch_size": 4096,
+                       "embed_dim": 10}],
+             "command": "python benchmarks/peer_speed.py", "commit": "abc", "device": "cpu", "date": "2025-01-01"}
+    (tmp_path / "benchmarks").mkdir()
+    (tmp_path / "benchmarks" / "peer-speed.json").write_text(json.dumps(speed), encoding="utf-8")
+    out = pages.replace_markers(marker, "en/x.md", results_root=tmp_path)
+    assert "| recnotes | deepfm | 123,457 | 512 | 0.9812 | 3 | 4096 | 10 |" in out
+    assert "`python benchmarks/peer_speed.py`" in out and "`abc`" in out
+    # the speed file is not a results file: results markers still render
+    assert "No results yet." in pages.replace_markers("<!-- recnotes:results -->", "en/x.md", results_root=tmp_path)

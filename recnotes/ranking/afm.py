@@ -1,0 +1,266 @@
+"""AFM: the attentional factorization machine, FM with a learned weight for every pair of fields.
+
+Paper: *Attentional Factorization Machines: Learning the Weight of Feature Interactions via
+Attention Networks*, Jun Xiao, Hao Ye, Xiangnan He, Hanwang Zhang, Fei Wu and Tat-Seng Chua,
+IJCAI 2017, https://arxiv.org/abs/1708.04617.
+
+Stage: ranking (CTR prediction).
+
+The idea: FM gives every pair of fields the same weight, so a useless pair (user age x app
+version) adds as much noise as a useful one (user x app). AFM keeps every pair's element-wise
+product ``v_i * v_j`` as a vector, scores it with a one-layer attention network, normalises the
+scores with a softmax over the pairs, and pools the products with those weights. A projection
+``p`` turns the pooled vector into the second-order part of the logit. The weights depend on the
+row (they are computed from the embeddings), so a pair matters more in some contexts than others,
+and a reader can see which pairs the model relied on.
+
+Shape legend: ``B`` batch, ``L`` sequence length, ``F`` interacting fields (sparse + sequence
+fields + dense columns), ``P = F (F - 1) / 2`` field pairs, ``D`` embedding dim, ``T`` attention
+factor (hidden width of the attention network).
+
+Differences from the paper:
+
+* The inputs are fields, as in recnotes' FM: a sparse field is one-hot, a sequence field is the
+  sum of its ids' vectors (pairs inside a sequence are left out), a dense column ``c`` enters as
+  ``x_c v_c`` (and ``w_c x_c`` in the first-order term). An unknown id (0) embeds to zero; its
+  pairs are zero vectors that still take part in the softmax, where the paper only pairs the
+  non-zero features of a row.
+* Trained with binary cross-entropy on the logit; the paper's experiments use the squared loss.
+* The L2 penalty on the attention matrix ``W`` is not part of the logit: ``regularization()``
+  returns ``lambda * ||W||^2`` and the training loss must add it (``afm_loss`` does).
+* ``p`` starts at ones and ``W`` from a Glorot-scaled normal, as in the authors' code; the paper
+  can initialise the embeddings from a trained FM (pre-training), which recnotes does not do.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from recnotes.data import Feature, Schema
+from recnotes.layers import FeatureEmbedding, FeaturesLinear, pair_indices
+from recnotes.registry import ModelSpec, Paper, register
+
+__all__ = ["AFMConfig", "AFM", "afm_loss"]
+
+
+@dataclass(frozen=True)
+class AFMConfig:
+    """Hyper-parameters of :class:`AFM`.
+
+    Example:
+        >>> AFMConfig(attention_dim=16).attention_dim
+        16
+        >>> AFMConfig(attention_l2=-1.0)
+        Traceback (most recent call last):
+        ...
+        ValueError: attention_l2 is a penalty weight and must be >= 0, got -1.0
+    """
+
+    embed_dim: int = 256  # paper: 256 factors (authors' README: "256 in our paper")
+    attention_dim: int = 8  # authors' example command (hidden_factor [8, 256]): t = 8
+    attention_dropout: float = 0.0  # authors' code: dropout on the weights a_ij, keep 1.0
+    dropout: float = 0.5  # authors' example command: keep 0.5 on the attention-pooled vector
+    attention_l2: float = (
+        0.0  # lambda of Eq. (7); see the note: the paper's 2.0 is on a summed loss
+    )
+    init_std: float = 0.01  # embedding initialisation N(0, 0.01^2), as in the authors' code
+    check_inputs: bool = True  # validate every batch against the schema (named errors)
+
+    def __post_init__(self) -> None:
+        if self.embed_dim < 1:
+            raise ValueError(f"embed_dim must be at least 1, got {self.embed_dim}")
+        if self.attention_dim < 1:
+            raise ValueError(f"attention_dim must be at least 1, got {self.attention_dim}")
+        for name in ("attention_dropout", "dropout"):
+            value = getattr(self, name)
+            if not 0.0 <= value < 1.0:
+                raise ValueError(f"{name} is a probability in [0, 1), got {value}")
+        if self.attention_l2 < 0:
+            raise ValueError(
+                f"attention_l2 is a penalty weight and must be >= 0, got {self.attention_l2}"
+            )
+        if not self.init_std > 0:
+            raise ValueError(f"init_std must be positive, got {self.init_std}")
+
+
+class AFM(nn.Module):
+    """The attentional factorization machine: first-order term plus attention-pooled pairs.
+
+    Every non-label feature of the schema is an input. Sparse and sequence fields are embedded (a
+    sequence is the sum of its ids' vectors); each column of a dense feature gives its vector
+    times its value, and its value times a weight in the first-order term.
+
+    Args:
+        schema: the features; they must give at least two fields (sparse, sequence or dense
+            columns) to form a pair.
+        config: hyper-parameters (:class:`AFMConfig`).
+
+    Shapes:
+        * ``field_vectors(batch)``: ``(B, F, D)``, the set ``{x_i v_i}`` (Eq. 2).
+        * ``attention(batch)``: ``(B, P)``, the weights ``a_ij`` of the pairs (Eq. 5); each row
+          sums to one. Pairs are in :func:`recnotes.layers.pair_indices` order.
+        * ``forward(batch)``: ``(B,)``.
+
+    Returns:
+        ``forward`` returns click logits (not probabilities); ``sigmoid`` gives the CTR.
+
+    Raises:
+        recnotes.data.BatchError: (with ``check_inputs``) a feature is missing, has the wrong dtype
+            or shape, or holds an id outside its vocabulary; the message names the feature.
+
+    Example:
+        >>> model, batch = tiny_afm()
+        >>> model(batch).shape, model.attention(batch).shape  # 5 fields -> 10 pairs
+        (torch.Size([6]), torch.Size([6, 10]))
+    """
+
+    def __init__(self, schema: Schema, config: AFMConfig = AFMConfig()) -> None:
+        super().__init__()
+        self.schema, self.config = schema, config
+        self.fields = [f.name for f in schema if f.kind in ("sparse", "sequence")]
+        self.dense = [f.name for f in schema if f.kind == "dense"]
+        dense_width = sum(schema[name].dim for name in self.dense)
+        self.num_fields = len(self.fields) + dense_width
+        if self.num_fields < 2:
+            raise ValueError(
+                "AFM pairs fields and needs at least two (sparse, sequence or dense columns); "
+                f"the schema gives {self.num_fields}"
+            )
+        self._inputs = schema.select(self.fields + self.dense)  # what check_inputs validates
+        D, T = config.embed_dim, config.attention_dim
+        self.linear = FeaturesLinear(schema)  # w0, w_i
+        self.embedding = FeatureEmbedding(schema, D, self.fields, init_std=config.init_std)
+        self.dense_vectors = (
+            nn.Parameter(torch.randn(dense_width, D) * config.init_std) if dense_width else None
+        )  # v_c of every dense column
+        rows, cols = pair_indices(self.num_fields)
+        self.register_buffer("pair_i", rows, persistent=False)
+        self.register_buffer("pair_j", cols, persistent=False)
+        self.attention_in = nn.Linear(D, T)  # W and b of Eq. (4)
+        self.attention_out = nn.Linear(T, 1, bias=False)  # h of Eq. (4)
+        self.attention_dropout = nn.Dropout(config.attention_dropout)
+        self.dropout = nn.Dropout(config.dropout)
+        self.projection = nn.Linear(D, 1, bias=False)  # p of Eq. (6)
+        glorot = (2.0 / (D + T)) ** 0.5
+        nn.init.normal_(self.attention_in.weight, std=glorot)
+        nn.init.normal_(self.attention_in.bias, std=glorot)
+        nn.init.normal_(self.attention_out.weight, std=1.0)
+        nn.init.ones_(self.projection.weight)  # p = 1 starts as FM's plain sum of the products
+
+    def field_vectors(self, batch: Mapping[str, torch.Tensor]) -> torch.Tensor:
+        """Eq. (2): one vector ``x_i v_i`` per field, ``(B, F, D)``."""
+        vectors = []
+        for name in self.fields:
+            ids = batch[name]
+            v = self.embedding.embed(name, ids)  # (B, D), or (B, L, D) for a sequence
+            if v.dim() == 3:
+                v = (v * (ids != 0).unsqueeze(-1).to(v.dtype)).sum(dim=1)  # padding must not vote
+            vectors.append(v.unsqueeze(1))  # (B, 1, D)
+        if self.dense_vectors is not None:
+            x = [batch[n].to(self.dense_vectors.dtype) for n in self.dense]
+            x = torch.cat([t.unsqueeze(-1) if t.dim() == 1 else t for t in x], dim=-1)  # (B, P)
+            vectors.append(x.unsqueeze(-1) * self.dense_vectors)  # (B, P, D): x_c v_c
+        return torch.cat(vectors, dim=1)  # (B, F, D)
+
+    # --8<-- [start:attention]
+    def pairwise(self, batch: Mapping[str, torch.Tensor]) -> torch.Tensor:
+        """Eq. (3): the pair-wise interaction layer ``{x_i v_i * x_j v_j}``, ``(B, P, D)``."""
+        if self.config.check_inputs:
+            self._inputs.validate(batch)  # BatchError names the feature, not an IndexError
+        v = self.field_vectors(batch)  # (B, F, D)
+        return v[:, self.pair_i] * v[:, self.pair_j]  # (B, P, D), pairs i < j
+
+    def attention_weights(self, products: torch.Tensor) -> torch.Tensor:
+        """Eqs. (4)-(5): ``a_ij = softmax_ij(h^T ReLU(W (v_i * v_j) + b))``, ``(B, P, D) -> (B, P)``."""
+        scores = self.attention_out(torch.relu(self.attention_in(products)))  # (B, P, 1)
+        return torch.softmax(scores.squeeze(-1), dim=1)  # (B, P), each row sums to one
+
+    # --8<-- [end:attention]
+
+    def attention(self, batch: Mapping[str, torch.Tensor]) -> torch.Tensor:
+        """The attention weights of every field pair, ``(B, P)``: which pairs a prediction used."""
+        return self.attention_weights(self.pairwise(batch))
+
+    # --8<-- [start:forward]
+    def forward(self, batch: Mapping[str, torch.Tensor]) -> torch.Tensor:
+        products = self.pairwise(batch)  # Eq. (3): (B, P, D)
+        a = self.attention_dropout(self.attention_weights(products))  # Eqs. (4)-(5): (B, P)
+        pooled = (a.unsqueeze(-1) * products).sum(dim=1)  # Eq. (6): (B, P, D) -> (B, D)
+        second_order = self.projection(self.dropout(pooled)).squeeze(-1)  # Eq. (6): p^T, (B,)
+        return self.linear(batch) + second_order  # Eq. (6): (B,) logits
+
+    # --8<-- [end:forward]
+
+    # --8<-- [start:regularization]
+    def regularization(self) -> torch.Tensor:
+        """Eq. (7): ``lambda * ||W||^2`` on the attention matrix; the training loss adds it."""
+        return self.config.attention_l2 * self.attention_in.weight.pow(2).sum()
+
+    # --8<-- [end:regularization]
+
+
+def afm_loss(model: AFM, batch: Mapping[str, torch.Tensor], label: str = "label") -> torch.Tensor:
+    """LogLoss of ``model(batch)`` plus ``model.regularization()``: a ``loss_fn`` for the Trainer.
+
+    Example:
+        >>> model, batch = tiny_afm()
+        >>> bool(afm_loss(model, batch) > 0)
+        True
+    """
+    logits = model(batch)
+    bce = nn.functional.binary_cross_entropy_with_logits(logits.float(), batch[label].float())
+    return bce + model.regularization()
+
+
+def tiny_afm() -> tuple[AFM, dict[str, torch.Tensor]]:
+    """A tiny AFM and a matching batch: two sparse fields, a padded history, a 2-wide dense field."""
+    schema = Schema(
+        [
+            Feature("user_ids", "sparse", vocab_size=7),
+            Feature("item_ids", "sparse", vocab_size=9),
+            Feature("history_ids", "sequence", vocab_size=9, max_len=4, shared_with="item_ids"),
+            Feature("context", "dense", dim=2),
+            Feature("label", "label"),
+        ]
+    )
+    gen = torch.Generator().manual_seed(0)
+    history = torch.randint(1, 9, (6, 4), generator=gen)
+    history[:, :1] = 0  # left padding, as the data tables write it
+    history[5] = 0  # a row with no history at all
+    batch = {
+        "user_ids": torch.randint(1, 7, (6,), generator=gen),
+        "item_ids": torch.randint(1, 9, (6,), generator=gen),
+        "history_ids": history,
+        "context": torch.randn(6, 2, generator=gen),
+        "label": torch.tensor([1.0, 0.0, 1.0, 0.0, 0.0, 1.0]),
+    }
+    config = AFMConfig(embed_dim=4, attention_dim=3, init_std=0.1)
+    return AFM(schema, config), batch
+
+
+SPEC = register(
+    ModelSpec(
+        name="afm",
+        display_name="AFM",
+        stage="ranking",
+        family="ranking",
+        paper=Paper(
+            title="Attentional Factorization Machines: Learning the Weight of Feature "
+            "Interactions via Attention Networks",
+            authors="Xiao et al.",
+            venue="IJCAI",
+            year=2017,
+            url="https://arxiv.org/abs/1708.04617",
+        ),
+        cls=AFM,
+        config_cls=AFMConfig,
+        tiny=tiny_afm,
+        summary="FM whose field pairs are weighted by an attention network before they are summed.",
+        status="implemented",
+        note="ranking/afm.md",
+    )
+)

@@ -1,0 +1,158 @@
+"""experiments/ctr_benchmark.py (quick run into a tmp folder, the L2 penalty) and the Frappe task."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from recnotes.results import Result
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _bench():
+    spec = importlib.util.spec_from_file_location(
+        "ctr_benchmark", ROOT / "experiments" / "ctr_benchmark.py"
+    )
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+bench = _bench()
+
+
+def test_quick_run_writes_one_results_file_per_model(tmp_path, capsys):
+    paths = bench.main(
+        [
+            "--model",
+            "lr",
+            "embedding-mlp",
+            "--quick",
+            "--seeds",
+            "0",
+            "1",
+            "--quiet",
+            "--out",
+            str(tmp_path),
+        ]
+    )
+    assert [p.name for p in paths] == ["lr.json", "embedding-mlp.json"]
+    printed = capsys.readouterr().out
+    assert printed.count("SUMMARY") == 2
+    for path, model in zip(paths, ("lr", "embedding-mlp")):
+        result = Result.from_dict(json.loads(path.read_text()))
+        assert result.model == model and result.dataset == "synthetic" and result.seeds == [0, 1]
+        for key in ("auc", "auc_std", "logloss", "logloss_std"):
+            assert key in result.metrics
+        per_seed = result.config["per_seed"]
+        assert [r["seed"] for r in per_seed] == [0, 1]
+        assert result.metrics["auc"] == pytest.approx(sum(r["auc"] for r in per_seed) / 2, abs=1e-5)
+        assert result.config["num_params"] > 0 and result.config["epoch_time_s"] > 0
+        assert result.config["best_epochs"] == [1, 1]
+        assert (
+            result.command
+            == f"python experiments/ctr_benchmark.py --model {model} --quick --seeds 0 1 "
+            f"--quiet --out {tmp_path}"
+        )
+
+
+def test_embedding_penalty_is_half_lambda_times_the_squared_norm_of_every_table():
+    from recnotes.registry import get
+
+    model, batch = get("embedding-mlp").tiny()
+    tables, others = bench.split_parameters(model)
+    assert tables and all(t.dim() == 2 for t in tables)
+    assert {id(p) for p in tables}.isdisjoint(id(p) for p in others)
+    assert len(tables) + len(others) == len(list(model.parameters()))
+    by_hand = 0.5 * 0.1 * sum(float((t.detach() ** 2).sum()) for t in tables)
+    assert float(bench.l2_penalty(tables, 0.1)) == pytest.approx(by_hand, rel=1e-6)
+    batch = {**batch, "label": torch.ones(next(iter(batch.values())).shape[0])}
+    plain = bench.make_loss(model, "label", "bce")(model, batch)
+    penalised = bench.make_loss(model, "label", "bce", embedding_l2=0.1)(model, batch)
+    assert float(penalised - plain) == pytest.approx(by_hand, rel=1e-5)
+
+
+def test_square_loss_targets_are_plus_minus_one_and_rmse_clips():
+    out = torch.tensor([2.0, -0.5, 0.0])
+    labels = torch.tensor([1, 0, 1])
+    m = bench.metrics_of(out, labels, "square")
+    # clipped predictions 1, -0.5, 0 against +1, -1, +1: errors 0, 0.5, 1
+    assert m["rmse"] == pytest.approx(((0 + 0.25 + 1) / 3) ** 0.5)
+    assert m["auc"] == pytest.approx(1.0)
+
+
+def test_every_settings_row_names_a_registered_model_or_a_coming_one():
+    coming = {
+        "lr",
+        "fm",
+        "ffm",
+        "nfm",
+        "afm",
+        "deepfm",
+        "wide-deep",
+        "deep-crossing",
+        "pnn",
+        "dcn",
+        "dcn-v2",
+        "embedding-mlp",
+    }
+    for table in (bench.FRAPPE, bench.FRAPPE_SQUARE, bench.ML1M):
+        assert set(table) <= coming
+        for setting in table.values():
+            if setting.reference:  # a reference number always says where it comes from
+                assert setting.source
+
+
+def test_frappe_task_trains_and_recommends_app_names(require_data, tmp_path, capsys):
+    require_data("frappe/frappe.csv.gz", "frappe/meta.csv.gz", "frappe/nfm/frappe.test.libfm.gz")
+    from recnotes.__main__ import main
+    from recnotes.tasks import get_task
+
+    out = tmp_path / "run"
+    code = main(
+        [
+            "train",
+            "embedding-mlp",
+            "--dataset",
+            "frappe",
+            "--epochs",
+            "1",
+            "--batch-size",
+            "4096",
+            "--quiet",
+            "--threads",
+            "1",
+            "--set",
+            "embed_dim=4",
+            "--set",
+            "hidden=[8]",
+            "--out",
+            str(out),
+        ]
+    )
+    assert code == 0 and "test: auc=" in capsys.readouterr().out
+    data = get_task("frappe").build(0)
+    assert data.protocol == "frappe-nfm-x1-rebuilt" and len(data.test) == 28_860
+    batch, items, titles = data.candidates(0)
+    assert len(items) == len(titles) == batch["item_ids"].shape[0] == 4082
+    for name in ("user_ids", "daytime", "weekday", "country", "city"):  # one user, one context
+        assert batch[name].unique().numel() == 1
+    assert "WhatsApp Messenger" in titles
+    seen = set(data.seen(0).tolist())
+    assert seen and seen <= set(items.tolist())
+    assert main(["recommend", "--user", "0", "--checkpoint", str(out), "-k", "5"]) == 0
+    shown = [
+        ln for ln in capsys.readouterr().out.splitlines() if ln.strip()[:2].rstrip(".").isdigit()
+    ]
+    assert len(shown) == 5
+    assert not any(
+        f"item {i} " in ln for ln in shown for i in seen
+    )  # seen apps are never recommended
+    assert main(["recommend", "--user", "99999", "--checkpoint", str(out)]) == 2
