@@ -3,7 +3,7 @@
 One script drives every ranking model in the registry. For each model and seed it builds the task's
 tables (:mod:`recnotes.tasks`), builds the model from the per-dataset settings table below (the
 reference protocol's tuned settings where they were found, source-commented), trains it with the
-Trainer (early stopping on validation AUC, best epoch restored) and scores the test split once.
+Trainer (early stopping on the protocol's validation quantity, best epoch restored) and scores the test split once.
 Each model gets one results file, ``results/<dataset>/<model>[-<variant>].json``: the mean and
 standard deviation over the seeds, the per-seed values, the parameter count, the training time per
 epoch, the reference number with its source, and the command that re-runs it.
@@ -12,8 +12,8 @@ Protocols:
 
 * ``--dataset frappe``: ``frappe-nfm-x1-rebuilt`` (the NFM/AFM validation and test files, train
   rebuilt from the remaining positives with two sampled negatives each). Training follows BARS /
-  FuxiCTR v1.1 for Frappe_x1: embedding 10, batch 4096, Adam with lr 1e-3, validation AUC after every
-  epoch, learning rate x0.1 when it does not improve, stop after ``patience`` such epochs, gradient
+  FuxiCTR v1.1 for Frappe_x1: embedding 10, batch 4096, Adam with lr 1e-3, validation AUC - LogLoss (FuxiCTR's
+  ``monitor: {AUC: 1, logloss: -1}``) after every epoch, learning rate x0.1 when it does not improve, stop after ``patience`` such epochs, gradient
   norm clipped at 10, and the per-model tuned embedding / network L2 penalties (see `FRAPPE`).
 * ``--dataset ml-1m-ctr``: ``ctr-random-80-10-10`` (DCN-V2 paper, Table 6): embedding 30, batch 128,
   Adam; as in ``experiments/embedding_mlp_ml1m.py``: lr 1e-3, at most 10 epochs, patience 1.
@@ -89,6 +89,7 @@ class Protocol:
     epochs: int
     patience: int
     plateau_factor: float  # learning rate x factor after an epoch without a better monitor; 1: off
+    monitor: str  # validation quantity of early stopping: "auc" or "auc-logloss" (AUC - LogLoss)
     grad_clip: float | None
     settings: Mapping[str, Setting]
     default_source: str  # for a model without a settings row
@@ -251,6 +252,7 @@ PROTOCOLS: dict[str, Protocol] = {
         epochs=100,
         patience=2,
         plateau_factor=0.1,
+        monitor="auc-logloss",  # FuxiCTR/BARS: monitor {'AUC': 1, 'logloss': -1}, mode max
         grad_clip=10.0,
         settings=FRAPPE,
         default_source="BARS Frappe_x1 training protocol; no tuned settings or number for this model",
@@ -274,6 +276,7 @@ PROTOCOLS: dict[str, Protocol] = {
         epochs=10,
         patience=1,
         plateau_factor=1.0,
+        monitor="auc",  # as experiments/embedding_mlp_ml1m.py
         grad_clip=None,
         settings=ML1M,
         default_source="DCN-V2 paper protocol; the paper has no row for this model",
@@ -381,7 +384,7 @@ def run_seed(spec, args, protocol: Protocol, setting: Setting, seed: int, overri
     config, skipped = build_config(spec, setting, protocol, overrides, args.quick)
     seed_everything(seed)
     model = spec.cls(data.schema, config)
-    monitor, mode = ("rmse", "min") if args.loss == "square" else ("auc", "max")
+    monitor, mode = ("rmse", "min") if args.loss == "square" else (protocol.monitor, "max")
     train_config = TrainConfig(
         epochs=args.epochs or setting.epochs or protocol.epochs,
         batch_size=args.batch_size or protocol.batch_size,
@@ -400,6 +403,8 @@ def run_seed(spec, args, protocol: Protocol, setting: Setting, seed: int, overri
 
     def validate(m: nn.Module) -> dict[str, float]:
         out = metrics_of(scores(m, data.valid), data.valid.columns[data.label], args.loss)
+        if "auc" in out and "logloss" in out:
+            out["auc-logloss"] = out["auc"] - out["logloss"]
         value = out[monitor] if mode == "max" else -out[monitor]
         if best and value < best[0] + 1e-6 and protocol.plateau_factor != 1.0:
             for group in trainer_box[0].optimizer.param_groups:  # FuxiCTR: reduce lr on plateau
