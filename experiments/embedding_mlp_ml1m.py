@@ -192,7 +192,7 @@ def main(argv: list[str] | None = None) -> Path:
         from recnotes.data.datasets import load_movielens_1m
 
         ml = load_movielens_1m()  # parsed once, split once per seed
-    start = time.perf_counter()
+    start, commit = time.perf_counter(), git_commit()  # the code as it was when training started
     runs = []
     for seed in args.seeds:
         print(f"== seed {seed} ==", flush=True)
@@ -212,7 +212,7 @@ def main(argv: list[str] | None = None) -> Path:
         protocol=first["protocol"],
         metrics={k: round(v, 5) for k, v in metrics.items()},
         command=command,
-        commit=git_commit(),
+        commit=commit,
         device=describe_device("cpu"),
         wall_time_s=round(time.perf_counter() - start, 1),
         paper=dict(PAPER) if not args.quick else {},

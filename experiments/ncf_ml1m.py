@@ -397,7 +397,7 @@ def train(
 
 def main(argv: list[str] | None = None) -> Result:
     args = parse_args(argv)
-    start = time.perf_counter()
+    start, commit = time.perf_counter(), git_commit()  # the code as it was when training started
     torch.set_num_threads(args.threads)
     name = MODELS[args.model]
     variant = f"f{args.factors}" + ("-pretrain" if args.pretrain else "")
@@ -445,7 +445,7 @@ def main(argv: list[str] | None = None) -> Result:
         protocol=data.protocol,
         metrics=metrics,
         command=shlex.join(["python", SCRIPT, *(sys.argv[1:] if argv is None else argv)]),
-        commit=git_commit(),
+        commit=commit,
         device=describe_device("cpu") + f", {args.threads} torch thread(s)",
         wall_time_s=round(time.perf_counter() - start, 1),
         paper=paper,

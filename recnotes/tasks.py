@@ -285,7 +285,7 @@ def train_model(spec, *, dataset: str, out: Path, overrides: Mapping[str, Any] |
             f"{spec.display_name} is a {spec.family} model; task {dataset!r} is for {task.family} models"
         )
     _check_overrides(spec, overrides or {})
-    start = time.perf_counter()
+    start, commit = time.perf_counter(), git_commit()  # the code as it was when training started
     data = task.build(seed)
     seed_everything(seed)
     model = build_model(spec, data.schema, overrides)
@@ -302,7 +302,7 @@ def train_model(spec, *, dataset: str, out: Path, overrides: Mapping[str, Any] |
     return Result(
         model=spec.name, dataset=dataset, protocol=data.protocol, metrics=metrics,
         command=command or f"python -m recnotes train {spec.name} --dataset {dataset}",
-        commit=git_commit(), device=describe_device(str(resolve_device(device))),
+        commit=commit, device=describe_device(str(resolve_device(device))),
         wall_time_s=round(time.perf_counter() - start, 1), seeds=[seed],
         config={"model": meta["model_config"], "train": meta["train_config"]},
     )
