@@ -72,7 +72,7 @@ def test_embedding_penalty_is_half_lambda_times_the_squared_norm_of_every_table(
     assert {id(p) for p in tables}.isdisjoint(id(p) for p in others)
     assert len(tables) + len(others) == len(list(model.parameters()))
     by_hand = 0.5 * 0.1 * sum(float((t.detach() ** 2).sum()) for t in tables)
-    assert float(bench.l2_penalty(tables, 0.1)) == pytest.approx(by_hand, rel=1e-6)
+    assert float(bench.l2_penalty(tables, 0.1).detach()) == pytest.approx(by_hand, rel=1e-6)
     batch = {**batch, "label": torch.ones(next(iter(batch.values())).shape[0])}
     plain = bench.make_loss(model, "label", "bce")(model, batch)
     penalised = bench.make_loss(model, "label", "bce", embedding_l2=0.1)(model, batch)

@@ -351,7 +351,7 @@ SPEC = register(
         config_cls=DCNv2Config,
         tiny=tiny_dcn_v2,
         summary="Cross layers x0 * (W xl + b) + xl with a full weight matrix, stacked or parallel.",
-        status="implemented",
+        status="reproduced",  # results/frappe/dcn-v2.json: test AUC within 0.003 of BARS (3 seeds)
         note="ranking/dcn_v2.md",
     )
 )
