@@ -192,7 +192,7 @@ def main(argv: list[str] | None = None) -> dict:
     from recnotes.data.datasets import movielens_1m_ctr
     from recnotes.results import describe_device, git_commit
 
-    started = time.perf_counter()
+    started, commit = time.perf_counter(), git_commit()  # the code as it was at the start
     load_before = os.getloadavg()  # a shared machine's load moves every figure; say what it was
     split = movielens_1m_ctr(seed=0)
     npz = CACHE / "peer-speed" / ("ml1m-ctr-quick.npz" if args.quick else "ml1m-ctr.npz")
@@ -217,7 +217,7 @@ def main(argv: list[str] | None = None) -> dict:
         "command": " ".join(["python", *sys.argv])
         if argv is None
         else " ".join(["python", "benchmarks/peer_speed.py", *argv]),
-        "commit": git_commit(),
+        "commit": commit,
         "device": describe_device("cpu"),
         "date": date.today().isoformat(),
         "wall_time_s": time.perf_counter() - started,
