@@ -17,7 +17,13 @@ from recnotes.data.sampling import (
 )
 from recnotes.data.schema import BatchError, Feature, Schema
 from recnotes.data.splits import Split, leave_one_out, random_split, temporal_split, user_split
-from recnotes.data.synthetic import SyntheticConfig, SyntheticData, SyntheticTruth, make_synthetic
+from recnotes.data.synthetic import (
+    SyntheticConfig,
+    SyntheticData,
+    SyntheticTruth,
+    make_synthetic,
+    tiny_ctr_batch,
+)
 from recnotes.data.table import BatchIterator, FeatureTable
 
 __all__ = [
@@ -30,6 +36,7 @@ __all__ = [
     "SyntheticData",
     "SyntheticTruth",
     "make_synthetic",
+    "tiny_ctr_batch",
     "DATASETS",
     "TableSplit",
     "load",

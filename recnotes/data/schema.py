@@ -146,7 +146,10 @@ class Schema:
     def to_dict(self) -> list[dict]:
         """A JSON-friendly description (used by checkpoints)."""
         return [
-            {k: getattr(f, k) for k in ("name", "kind", "vocab_size", "dim", "max_len", "shared_with")}
+            {
+                k: getattr(f, k)
+                for k in ("name", "kind", "vocab_size", "dim", "max_len", "shared_with")
+            }
             for f in self.features
         ]
 
@@ -191,9 +194,7 @@ class Schema:
             if rows is None:
                 rows, rows_from = x.shape[0], f.name
             elif x.shape[0] != rows:
-                raise BatchError(
-                    f.name, f"has {x.shape[0]} rows but '{rows_from}' has {rows}"
-                )
+                raise BatchError(f.name, f"has {x.shape[0]} rows but '{rows_from}' has {rows}")
             if check_values and x.numel() > 0:
                 self._check_values(f, x)
 

@@ -37,7 +37,14 @@ import torch
 from recnotes.data.schema import Feature, Schema
 from recnotes.data.table import FeatureTable
 
-__all__ = ["SyntheticConfig", "SyntheticData", "SyntheticTruth", "make_synthetic", "EPOCH"]
+__all__ = [
+    "SyntheticConfig",
+    "SyntheticData",
+    "SyntheticTruth",
+    "make_synthetic",
+    "tiny_ctr_batch",
+    "EPOCH",
+]
 
 #: Timestamps are seconds since the Unix epoch; the simulated period starts on 2024-01-01 00:00 UTC.
 EPOCH = 1_704_067_200
@@ -889,3 +896,35 @@ def _gather_recent(
         idx = (end - kept + 1)[:, None] + np.arange(length)
         idx *= np.arange(length) < kept[:, None]
     return padded.take(idx)
+
+
+def tiny_ctr_batch() -> tuple[Schema, dict[str, torch.Tensor]]:
+    """Six rows for doctests and the contract test: two sparse fields, a padded history, a 2-wide
+    dense field and a label. Row 5 has no history; every history is left-padded.
+
+    Example:
+        >>> schema, batch = tiny_ctr_batch()
+        >>> schema.names(), tuple(batch["history_ids"].shape)
+        (['user_ids', 'item_ids', 'history_ids', 'context', 'label'], (6, 4))
+    """
+    schema = Schema(
+        [
+            Feature("user_ids", "sparse", vocab_size=7),
+            Feature("item_ids", "sparse", vocab_size=9),
+            Feature("history_ids", "sequence", vocab_size=9, max_len=4, shared_with="item_ids"),
+            Feature("context", "dense", dim=2),
+            Feature("label", "label"),
+        ]
+    )
+    gen = torch.Generator().manual_seed(0)
+    history = torch.randint(1, 9, (6, 4), generator=gen)
+    history[:, :1] = 0  # left padding, as the data tables write it
+    history[5] = 0  # a row with no history at all
+    batch = {
+        "user_ids": torch.randint(1, 7, (6,), generator=gen),
+        "item_ids": torch.randint(1, 9, (6,), generator=gen),
+        "history_ids": history,
+        "context": torch.randn(6, 2, generator=gen),
+        "label": torch.tensor([1.0, 0.0, 1.0, 0.0, 0.0, 1.0]),
+    }
+    return schema, batch

@@ -94,7 +94,9 @@ class FeatureTable:
         )
 
     @classmethod
-    def from_frame(cls, frame: pd.DataFrame, schema: Schema, *, validate: bool = True) -> FeatureTable:
+    def from_frame(
+        cls, frame: pd.DataFrame, schema: Schema, *, validate: bool = True
+    ) -> FeatureTable:
         """Build a table from the schema's columns of a DataFrame (ints -> int64, floats -> float32)."""
         missing = [f.name for f in schema if f.name not in frame.columns and f.kind != "sequence"]
         if missing:
@@ -157,7 +159,9 @@ class BatchIterator:
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
         if world_size < 1 or not 0 <= rank < world_size:
-            raise ValueError(f"need 0 <= rank < world_size, got rank={rank}, world_size={world_size}")
+            raise ValueError(
+                f"need 0 <= rank < world_size, got rank={rank}, world_size={world_size}"
+            )
         if batch_size % world_size:
             raise ValueError(
                 f"batch_size {batch_size} must be divisible by world_size {world_size} "

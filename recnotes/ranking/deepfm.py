@@ -33,7 +33,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from recnotes.data import Feature, Schema
+from recnotes.data import Feature, Schema, tiny_ctr_batch
 from recnotes.layers import MLP, fm_interaction
 from recnotes.registry import ModelSpec, Paper, register
 
@@ -228,26 +228,7 @@ class DeepFM(nn.Module):
 
 def tiny_deepfm() -> tuple[DeepFM, dict[str, torch.Tensor]]:
     """A tiny DeepFM and a matching batch: two sparse fields, a padded history, a 2-wide dense field."""
-    schema = Schema(
-        [
-            Feature("user_ids", "sparse", vocab_size=7),
-            Feature("item_ids", "sparse", vocab_size=9),
-            Feature("history_ids", "sequence", vocab_size=9, max_len=4, shared_with="item_ids"),
-            Feature("context", "dense", dim=2),
-            Feature("label", "label"),
-        ]
-    )
-    gen = torch.Generator().manual_seed(0)
-    history = torch.randint(1, 9, (6, 4), generator=gen)
-    history[:, :1] = 0  # left padding, as the data tables write it
-    history[5] = 0  # a row with no history at all
-    batch = {
-        "user_ids": torch.randint(1, 7, (6,), generator=gen),
-        "item_ids": torch.randint(1, 9, (6,), generator=gen),
-        "history_ids": history,
-        "context": torch.randn(6, 2, generator=gen),
-        "label": torch.tensor([1.0, 0.0, 1.0, 0.0, 0.0, 1.0]),
-    }
+    schema, batch = tiny_ctr_batch()
     config = DeepFMConfig(embed_dim=4, hidden=(8, 4), init_std=0.1)
     return DeepFM(schema, config), batch
 
