@@ -6,7 +6,13 @@ this package with the models that first need them.
 """
 
 from recnotes.layers.embedding import FeatureEmbedding, masked_mean
-from recnotes.layers.interaction import FeaturesLinear, bi_interaction, fm_interaction, pair_indices
+from recnotes.layers.interaction import (
+    FeaturesLinear,
+    FieldVectors,
+    bi_interaction,
+    fm_interaction,
+    pair_indices,
+)
 from recnotes.layers.mlp import MLP
 from recnotes.layers.packed_embedding import PackedEmbedding
 
@@ -15,6 +21,7 @@ __all__ = [
     "PackedEmbedding",
     "FeatureEmbedding",
     "FeaturesLinear",
+    "FieldVectors",
     "bi_interaction",
     "fm_interaction",
     "masked_mean",

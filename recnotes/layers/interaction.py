@@ -13,8 +13,9 @@ import torch
 from torch import nn
 
 from recnotes.data.schema import Schema
+from recnotes.layers.embedding import FeatureEmbedding
 
-__all__ = ["FeaturesLinear", "pair_indices", "bi_interaction", "fm_interaction"]
+__all__ = ["FeaturesLinear", "FieldVectors", "pair_indices", "bi_interaction", "fm_interaction"]
 
 
 @functools.lru_cache(maxsize=64)
@@ -141,3 +142,56 @@ class FeaturesLinear(nn.Module):
             x = torch.cat([t.unsqueeze(-1) if t.dim() == 1 else t for t in x], dim=-1)  # (B, P)
             out = out + self.dense_linear(x).squeeze(-1)
         return out
+
+
+class FieldVectors(nn.Module):
+    """The factorization-machine input: one vector ``x_i v_i`` per field, ``(B, F, D)``.
+
+    A sparse field gives its id's vector; a sequence field (a multi-hot bag, ``x = 1`` per id) gives
+    the sum of its ids' vectors, padding left out; every dense column ``c`` is a field of its own
+    with a learned vector scaled by its value, ``x_c v_c`` (Rendle 2010, real-valued features).
+    Fields come in schema order, then the dense columns. FM, NFM and AFM read their pairs from it.
+
+    Args:
+        schema: the features (a sequence that declares ``shared_with`` reads that table).
+        embed_dim: width ``D`` of every vector.
+        init_std: standard deviation of the normal initialisation.
+
+    Shapes:
+        ``forward(batch) -> (B, F, D)`` with ``F = num_fields`` (id fields + dense columns).
+
+    Example:
+        >>> from recnotes.data import tiny_ctr_batch
+        >>> schema, batch = tiny_ctr_batch()
+        >>> vectors = FieldVectors(schema, embed_dim=4)
+        >>> vectors(batch).shape, vectors.num_fields  # 3 id fields + 2 dense columns
+        (torch.Size([6, 5, 4]), 5)
+    """
+
+    def __init__(self, schema: Schema, embed_dim: int, *, init_std: float = 0.01) -> None:
+        super().__init__()
+        self.fields = [f.name for f in schema if f.kind in ("sparse", "sequence")]
+        self.dense = [f.name for f in schema if f.kind == "dense"]
+        dense_width = sum(schema[name].dim for name in self.dense)
+        self.num_fields = len(self.fields) + dense_width
+        self.embedding = FeatureEmbedding(schema, embed_dim, self.fields, init_std=init_std)
+        self.dense_vectors = (
+            nn.Parameter(torch.randn(dense_width, embed_dim) * init_std) if dense_width else None
+        )  # v_c of every dense column
+
+    # --8<-- [start:field_vectors]
+    def forward(self, batch: Mapping[str, torch.Tensor]) -> torch.Tensor:
+        vectors = []
+        for name in self.fields:
+            ids = batch[name]
+            v = self.embedding.embed(name, ids)  # (B, D), or (B, L, D) for a sequence
+            if v.dim() == 3:
+                v = (v * (ids != 0).unsqueeze(-1).to(v.dtype)).sum(dim=1)  # padding must not vote
+            vectors.append(v.unsqueeze(1))  # (B, 1, D)
+        if self.dense_vectors is not None:
+            x = [batch[n].to(self.dense_vectors.dtype) for n in self.dense]
+            x = torch.cat([t.unsqueeze(-1) if t.dim() == 1 else t for t in x], dim=-1)  # (B, P)
+            vectors.append(x.unsqueeze(-1) * self.dense_vectors)  # (B, P, D): x_c v_c
+        return torch.cat(vectors, dim=1)  # (B, F, D)
+
+    # --8<-- [end:field_vectors]

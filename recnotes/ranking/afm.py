@@ -41,7 +41,7 @@ import torch
 from torch import nn
 
 from recnotes.data import Schema, tiny_ctr_batch
-from recnotes.layers import FeatureEmbedding, FeaturesLinear, pair_indices
+from recnotes.layers import FeaturesLinear, FieldVectors, pair_indices
 from recnotes.registry import ModelSpec, Paper, register
 
 __all__ = ["AFMConfig", "AFM", "afm_loss"]
@@ -133,10 +133,7 @@ class AFM(nn.Module):
         self._inputs = schema.select(self.fields + self.dense)  # what check_inputs validates
         D, T = config.embed_dim, config.attention_dim
         self.linear = FeaturesLinear(schema)  # w0, w_i
-        self.embedding = FeatureEmbedding(schema, D, self.fields, init_std=config.init_std)
-        self.dense_vectors = (
-            nn.Parameter(torch.randn(dense_width, D) * config.init_std) if dense_width else None
-        )  # v_c of every dense column
+        self.vectors = FieldVectors(schema, D, init_std=config.init_std)  # v_i, v_c
         rows, cols = pair_indices(self.num_fields)
         self.register_buffer("pair_i", rows, persistent=False)
         self.register_buffer("pair_j", cols, persistent=False)
@@ -152,19 +149,18 @@ class AFM(nn.Module):
         nn.init.ones_(self.projection.weight)  # p = 1 starts as FM's plain sum of the products
 
     def field_vectors(self, batch: Mapping[str, torch.Tensor]) -> torch.Tensor:
-        """Eq. (2): one vector ``x_i v_i`` per field, ``(B, F, D)``."""
-        vectors = []
-        for name in self.fields:
-            ids = batch[name]
-            v = self.embedding.embed(name, ids)  # (B, D), or (B, L, D) for a sequence
-            if v.dim() == 3:
-                v = (v * (ids != 0).unsqueeze(-1).to(v.dtype)).sum(dim=1)  # padding must not vote
-            vectors.append(v.unsqueeze(1))  # (B, 1, D)
-        if self.dense_vectors is not None:
-            x = [batch[n].to(self.dense_vectors.dtype) for n in self.dense]
-            x = torch.cat([t.unsqueeze(-1) if t.dim() == 1 else t for t in x], dim=-1)  # (B, P)
-            vectors.append(x.unsqueeze(-1) * self.dense_vectors)  # (B, P, D): x_c v_c
-        return torch.cat(vectors, dim=1)  # (B, F, D)
+        """Eq. (2): one vector ``x_i v_i`` per field, ``(B, F, D)`` (``recnotes.layers.FieldVectors``)."""
+        return self.vectors(batch)
+
+    @property
+    def embedding(self) -> nn.Module:
+        """The id vectors ``v_i`` (a ``FeatureEmbedding``)."""
+        return self.vectors.embedding
+
+    @property
+    def dense_vectors(self) -> nn.Parameter | None:
+        """The vectors ``v_c`` of the dense columns, ``(P, D)``, or None."""
+        return self.vectors.dense_vectors
 
     # --8<-- [start:attention]
     def pairwise(self, batch: Mapping[str, torch.Tensor]) -> torch.Tensor:

@@ -40,7 +40,7 @@ import torch
 from torch import nn
 
 from recnotes.data import Schema, tiny_ctr_batch
-from recnotes.layers import FeatureEmbedding, FeaturesLinear, fm_interaction
+from recnotes.layers import FeaturesLinear, FieldVectors, fm_interaction
 from recnotes.registry import ModelSpec, Paper, register
 
 __all__ = ["FMConfig", "FM"]
@@ -118,32 +118,23 @@ class FM(nn.Module):
         # each field is its own block of columns of x (paper, Fig. 1): no table is shared
         own_tables = Schema([dataclasses.replace(f, shared_with=None) for f in schema])
         self.linear = FeaturesLinear(own_tables)  # w0, w_i
-        self.embedding = FeatureEmbedding(
-            own_tables, config.embed_dim, self.fields, init_std=config.init_std
-        )  # v_i of every id
-        self.dense_vectors = (
-            nn.Parameter(torch.randn(dense_width, config.embed_dim) * config.init_std)
-            if dense_width
-            else None
-        )  # v_c of every dense column
+        self.vectors = FieldVectors(
+            own_tables, config.embed_dim, init_std=config.init_std
+        )  # v_i, v_c
 
-    # --8<-- [start:vectors]
     def field_vectors(self, batch: Mapping[str, torch.Tensor]) -> torch.Tensor:
-        """Eq. (2): one vector ``x_i v_i`` per field, ``(B, F, D)``."""
-        vectors = []
-        for name in self.fields:
-            ids = batch[name]
-            v = self.embedding.embed(name, ids)  # (B, D), or (B, L, D) for a sequence
-            if v.dim() == 3:
-                v = (v * (ids != 0).unsqueeze(-1).to(v.dtype)).sum(dim=1)  # padding must not vote
-            vectors.append(v.unsqueeze(1))  # (B, 1, D)
-        if self.dense_vectors is not None:
-            x = [batch[n].to(self.dense_vectors.dtype) for n in self.dense]
-            x = torch.cat([t.unsqueeze(-1) if t.dim() == 1 else t for t in x], dim=-1)  # (B, P)
-            vectors.append(x.unsqueeze(-1) * self.dense_vectors)  # (B, P, D): x_c v_c
-        return torch.cat(vectors, dim=1)  # (B, F, D)
+        """Eq. (2): one vector ``x_i v_i`` per field, ``(B, F, D)`` (``recnotes.layers.FieldVectors``)."""
+        return self.vectors(batch)
 
-    # --8<-- [end:vectors]
+    @property
+    def embedding(self) -> nn.Module:
+        """The id vectors ``v_i`` (a ``FeatureEmbedding``)."""
+        return self.vectors.embedding
+
+    @property
+    def dense_vectors(self) -> nn.Parameter | None:
+        """The vectors ``v_c`` of the dense columns, ``(P, D)``, or None."""
+        return self.vectors.dense_vectors
 
     # --8<-- [start:forward]
     def forward(self, batch: Mapping[str, torch.Tensor]) -> torch.Tensor:

@@ -37,7 +37,7 @@ import torch
 from torch import nn
 
 from recnotes.data import Schema, tiny_ctr_batch
-from recnotes.layers import MLP, FeatureEmbedding, FeaturesLinear, bi_interaction
+from recnotes.layers import MLP, FeaturesLinear, FieldVectors, bi_interaction
 from recnotes.registry import ModelSpec, Paper, register
 
 __all__ = ["NFMConfig", "NFM"]
@@ -131,10 +131,7 @@ class NFM(nn.Module):
         self._inputs = schema.select(self.fields + self.dense)  # what check_inputs validates
         D = config.embed_dim
         self.linear = FeaturesLinear(schema)  # w0, w_i
-        self.embedding = FeatureEmbedding(schema, D, self.fields, init_std=config.init_std)
-        self.dense_vectors = (
-            nn.Parameter(torch.randn(dense_width, D) * config.init_std) if dense_width else None
-        )  # v_c of every dense column
+        self.vectors = FieldVectors(schema, D, init_std=config.init_std)  # v_i, v_c
         self.bi_norm = nn.BatchNorm1d(D) if config.batch_norm else nn.Identity()
         self.bi_dropout = nn.Dropout(config.bi_dropout)
         self.mlp = MLP(
@@ -146,23 +143,19 @@ class NFM(nn.Module):
         )
         self.predict = nn.Linear(self.mlp.out_dim, 1, bias=False)  # h; w0 is the only bias
 
-    # --8<-- [start:vectors]
     def field_vectors(self, batch: Mapping[str, torch.Tensor]) -> torch.Tensor:
-        """Eq. (2): one vector ``x_i v_i`` per field, ``(B, F, D)``."""
-        vectors = []
-        for name in self.fields:
-            ids = batch[name]
-            v = self.embedding.embed(name, ids)  # (B, D), or (B, L, D) for a sequence
-            if v.dim() == 3:
-                v = (v * (ids != 0).unsqueeze(-1).to(v.dtype)).sum(dim=1)  # padding must not vote
-            vectors.append(v.unsqueeze(1))  # (B, 1, D)
-        if self.dense_vectors is not None:
-            x = [batch[n].to(self.dense_vectors.dtype) for n in self.dense]
-            x = torch.cat([t.unsqueeze(-1) if t.dim() == 1 else t for t in x], dim=-1)  # (B, P)
-            vectors.append(x.unsqueeze(-1) * self.dense_vectors)  # (B, P, D): x_c v_c
-        return torch.cat(vectors, dim=1)  # (B, F, D)
+        """Eq. (2): one vector ``x_i v_i`` per field, ``(B, F, D)`` (``recnotes.layers.FieldVectors``)."""
+        return self.vectors(batch)
 
-    # --8<-- [end:vectors]
+    @property
+    def embedding(self) -> nn.Module:
+        """The id vectors ``v_i`` (a ``FeatureEmbedding``)."""
+        return self.vectors.embedding
+
+    @property
+    def dense_vectors(self) -> nn.Parameter | None:
+        """The vectors ``v_c`` of the dense columns, ``(P, D)``, or None."""
+        return self.vectors.dense_vectors
 
     def bi_interaction(self, batch: Mapping[str, torch.Tensor]) -> torch.Tensor:
         """Eq. (3): the Bi-Interaction pooling ``sum_{i<j} x_i v_i * x_j v_j``, ``(B, D)``."""
