@@ -18,6 +18,11 @@ per library x model:
 * test AUC after the last epoch, computed by one function for all three from each library's own
   test predictions.
 
+A fourth row per model, ``floor``, is not a library: it times the model's MLP (and DCN-V2's cross
+layers) alone on one random batch, the fp32 GEMMs every library's step contains and nothing else
+(``peer_speed_runner.run_floor``). No library can train the model faster than that on this machine,
+so it shows how much room a speed goal has.
+
 The peers are never recnotes dependencies: they are installed, with one pip command, into a separate
 virtual environment (``.cache/peer-venv``, ignored by git) and run from there; recnotes runs in the
 current environment. The encoded arrays are exported once to ``.cache/peer-speed/`` as an ``.npz``
@@ -46,7 +51,7 @@ CACHE = REPO / ".cache"
 PEER_VENV = CACHE / "peer-venv"
 #: One pip command installs all three; torch pinned so pip does not pull a CUDA build.
 PEER_PINS = ("torch==2.13.0", "deepctr-torch==0.3.0", "torch-rechub==0.9.0")
-LIBRARIES = ("recnotes", "torch-rechub", "deepctr-torch")
+LIBRARIES = ("recnotes", "torch-rechub", "deepctr-torch", "floor")
 MODELS = ("deepfm", "dcn-v2")
 FEATURES = ("user_ids", "item_ids", "gender", "age", "occupation", "zip")
 DEFAULT_OUT = REPO / "results" / "benchmarks" / "peer-speed.json"  # the leaderboard page renders it
@@ -171,7 +176,8 @@ def render_table(rows: list[dict]) -> str:
     body = [
         (
             r["library"], str(r["version"]), r["model"], f"{r['samples_per_s']:,.0f}",
-            f"{r['peak_mem_mb']:,.0f}", f"{r['test_auc']:.4f}", f"{r['train_seconds']:.1f}",
+            f"{r['peak_mem_mb']:,.0f}", "-" if r["test_auc"] is None else f"{r['test_auc']:.4f}",
+            f"{r['train_seconds']:.1f}",
         )
         for r in rows
     ]  # fmt: skip
@@ -198,18 +204,19 @@ def main(argv: list[str] | None = None) -> dict:
     npz = CACHE / "peer-speed" / ("ml1m-ctr-quick.npz" if args.quick else "ml1m-ctr.npz")
     export_arrays(split.train, split.test, npz, limit=QUICK_ROWS if args.quick else None)
     print(f"arrays: {npz.relative_to(REPO)}", flush=True)
-    peers = [lib for lib in args.libraries if lib != "recnotes"]
+    peers = [lib for lib in args.libraries if lib not in ("recnotes", "floor")]
     peer_python = ensure_peer_venv(args.venv) if peers else None
 
     rows = []
     for model in args.models:
         for library in args.libraries:
-            python = sys.executable if library == "recnotes" else peer_python
+            python = sys.executable if library in ("recnotes", "floor") else peer_python
             row = run_one(runner_command(python, library, model, npz, args), args.threads)
             rows.append(row)
+            auc = "-" if row["test_auc"] is None else f"{row['test_auc']:.4f}"
             print(
                 f"{library:>14} {model:<8} {row['samples_per_s']:>10,.0f} samples/s  "
-                f"peak {row['peak_mem_mb']:,.0f} MiB  AUC {row['test_auc']:.4f}",
+                f"peak {row['peak_mem_mb']:,.0f} MiB  AUC {auc}",
                 flush=True,
             )
 

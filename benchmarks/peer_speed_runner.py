@@ -28,7 +28,7 @@ from importlib import metadata
 import numpy as np
 import torch
 
-LIBRARIES = ("recnotes", "torch-rechub", "deepctr-torch")
+LIBRARIES = ("recnotes", "torch-rechub", "deepctr-torch", "floor")
 MODELS = ("deepfm", "dcn-v2")
 
 
@@ -298,7 +298,71 @@ def run_deepctr(args: argparse.Namespace, data: dict) -> dict:
     }
 
 
-RUNNERS = {"recnotes": run_recnotes, "torch-rechub": run_rechub, "deepctr-torch": run_deepctr}
+# -- the floor: the model's dense layers alone ------------------------------------------------------
+def run_floor(args: argparse.Namespace, data: dict) -> dict:
+    """Time only the dense work every library must do: a ceiling on any library's throughput.
+
+    The model's MLP (and, for DCN-V2, its full-rank cross layers in parallel with the MLP), trained
+    with Adam on one fixed random batch of the embedding-layer width (fields x embedding size), for
+    as many steps as one epoch has, with the input's gradient computed (a real model sends it on to
+    the embeddings). No embedding look-up, FM term, data loading or shuffling: the same fp32 GEMMs
+    as in every library's step and nothing else, so no library can train the full model faster on
+    this machine. There is no test AUC: it learns nothing.
+    """
+    from torch import nn
+
+    torch.manual_seed(args.seed)
+    width = len(data["features"]) * args.embed_dim
+    dims = [width, *args.hidden]
+    layers: list[nn.Module] = []
+    for d_in, d_out in zip(dims[:-1], dims[1:]):
+        layers += [nn.Linear(d_in, d_out), nn.ReLU()]
+    mlp = nn.Sequential(*layers)
+    cross = nn.ModuleList(nn.Linear(width, width) for _ in range(args.cross_layers))
+    use_cross = args.model == "dcn-v2"
+    head = nn.Linear(dims[-1] + (width if use_cross else 0), 1)
+    params = [*mlp.parameters(), *head.parameters(), *(cross.parameters() if use_cross else [])]
+    optimizer = torch.optim.Adam(params, lr=args.lr)
+    n_train = len(data["train_label"])
+    steps = -(-n_train // args.batch_size) * args.epochs
+    x0 = torch.randn(args.batch_size, width, requires_grad=True)
+    y = torch.randint(0, 2, (args.batch_size,)).float()
+    rss_before = current_rss_mb()
+    start = time.perf_counter()
+    for _ in range(steps):
+        parts = [mlp(x0)]
+        if use_cross:  # DCN-V2 cross layer: x_{l+1} = x0 * (W x_l + b) + x_l
+            x = x0
+            for layer in cross:
+                x = x0 * layer(x) + x
+            parts.append(x)
+        logit = head(torch.cat(parts, dim=1) if use_cross else parts[0]).squeeze(1)
+        loss = nn.functional.binary_cross_entropy_with_logits(logit, y)
+        optimizer.zero_grad(set_to_none=True)
+        x0.grad = None
+        loss.backward()
+        optimizer.step()
+    seconds = time.perf_counter() - start
+    return {
+        "version": f"torch {torch.__version__}",
+        "train_seconds": seconds,
+        "rss_before_train_mb": rss_before,
+        "scores": None,
+        "model_settings": {
+            "input_width": width,
+            "hidden": list(args.hidden),
+            "cross_layers": args.cross_layers if use_cross else 0,
+            "steps": steps,
+        },
+    }
+
+
+RUNNERS = {
+    "recnotes": run_recnotes,
+    "torch-rechub": run_rechub,
+    "deepctr-torch": run_deepctr,
+    "floor": run_floor,
+}
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -314,7 +378,7 @@ def main(argv: list[str] | None = None) -> dict:
         "samples_per_s": n_train * args.epochs / out["train_seconds"],
         "peak_mem_mb": peak_rss_mb(),
         "rss_before_train_mb": out["rss_before_train_mb"],
-        "test_auc": auc(data["test_label"], out["scores"]),
+        "test_auc": None if out["scores"] is None else auc(data["test_label"], out["scores"]),
         "epochs": args.epochs,
         "batch_size": args.batch_size,
         "embed_dim": args.embed_dim,

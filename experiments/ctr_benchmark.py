@@ -48,7 +48,7 @@ from torch import nn
 from recnotes import registry
 from recnotes.evaluate import evaluate_ctr
 from recnotes.results import RESULTS_DIR, Result, describe_device, git_commit
-from recnotes.train import TrainConfig, Trainer, seed_everything
+from recnotes.train import TrainConfig, Trainer, reuse_freed_memory, seed_everything
 
 SCRIPT = "experiments/ctr_benchmark.py"
 
@@ -63,6 +63,8 @@ class Setting:
         embedding_l2: ``lambda`` of the penalty ``lambda / 2 * ||W||^2`` on every embedding table.
         net_l2: the same penalty on every other parameter.
         patience: early-stopping patience, when it differs from the protocol's.
+        monitor: validation quantity of early stopping and the learning-rate plateau, when it
+            differs from the protocol's (``"auc"`` or ``"auc-logloss"``).
         epochs: epoch limit, when it differs from the protocol's.
         reference: the published test metrics this run compares with (``{}``: none).
         source: where ``reference`` and the settings come from.
@@ -73,6 +75,7 @@ class Setting:
     net_l2: float = 0.0
     patience: int | None = None
     epochs: int | None = None
+    monitor: str | None = None
     reference: Mapping[str, float] = field(default_factory=dict)
     source: str = ""
 
@@ -134,8 +137,10 @@ FRAPPE: dict[str, Setting] = {
         source=_BARS.format("NFM/NFM_frappe_x1"),
     ),
     "afm": Setting(  # AFM_frappe_x1_011_2d591f68: attention 128, dropout 0.1 on both AFM dropouts
+        # the logged run monitors validation AUC alone (its log: "monitor": "AUC")
         config={"attention_dim": 128, "attention_dropout": 0.1, "dropout": 0.1},
         embedding_l2=1e-5,
+        monitor="auc",
         reference={"auc": 0.9697, "logloss": 0.2264},
         source=_BARS.format("AFM/AFM_frappe_x1"),
     ),
@@ -384,7 +389,9 @@ def run_seed(spec, args, protocol: Protocol, setting: Setting, seed: int, overri
     config, skipped = build_config(spec, setting, protocol, overrides, args.quick)
     seed_everything(seed)
     model = spec.cls(data.schema, config)
-    monitor, mode = ("rmse", "min") if args.loss == "square" else (protocol.monitor, "max")
+    monitor, mode = (
+        ("rmse", "min") if args.loss == "square" else (setting.monitor or protocol.monitor, "max")
+    )
     train_config = TrainConfig(
         epochs=args.epochs or setting.epochs or protocol.epochs,
         batch_size=args.batch_size or protocol.batch_size,
@@ -540,6 +547,7 @@ def run_model(name: str, args, overrides, given: list[str]) -> Path:
             "plateau_lr_factor": protocol.plateau_factor,
             "num_params": first["num_params"],
             "epoch_time_s": round(statistics.fmean(r["epoch_time_s"] for r in per_seed), 3),
+            "allocator": getattr(args, "allocator", "system default"),
             "best_epochs": [r["best_epoch"] for r in per_seed],
             "std": "sample standard deviation over seeds (ddof=1)",
             "per_seed": per_seed,
@@ -615,6 +623,11 @@ def main(argv: list[str] | None = None) -> list[Path]:
     given = sys.argv[1:] if argv is None else list(argv)
     args = parse_args(given)
     torch.set_num_threads(args.threads)
+    args.allocator = (  # large CPU activations reuse memory instead of page-faulting every step
+        "glibc mmap off, trim threshold 1 GiB (recnotes.train.reuse_freed_memory)"
+        if reuse_freed_memory()
+        else "system default"
+    )
     overrides = parse_set(args.set)
     args.commit = git_commit()  # the code as it was when training started
     return [run_model(name, args, overrides, given) for name in args.model]

@@ -127,8 +127,9 @@ def test_checkpoint_errors_are_named(tmp_path):
 
 
 def test_monitor_must_be_a_validation_metric():
-    trainer = Trainer(build(), TrainConfig(epochs=1, monitor="ndcg@10", **CFG),
-                      validate_fn=lambda m: {"auc": 0.5})
+    trainer = Trainer(
+        build(), TrainConfig(epochs=1, monitor="ndcg@10", **CFG), validate_fn=lambda m: {"auc": 0.5}
+    )
     with pytest.raises(KeyError, match="monitor 'ndcg@10'"):
         trainer.fit(make_table())
 
@@ -162,7 +163,9 @@ def test_bad_inputs_are_rejected():
 def test_a_diverging_loss_stops_with_a_clear_error():
     table = make_table()
     bad = FeatureTable(
-        {**table.columns, "label": torch.full((len(table),), float("nan"))}, TOY_SCHEMA, validate=False
+        {**table.columns, "label": torch.full((len(table),), float("nan"))},
+        TOY_SCHEMA,
+        validate=False,
     )
     with pytest.raises(FloatingPointError, match="loss became nan"):
         Trainer(build(), TrainConfig(epochs=1, **CFG)).fit(bad)
@@ -176,12 +179,31 @@ def test_two_process_data_parallel_matches_one_process(tmp_path):
     single, double = tmp_path / "single.pt", tmp_path / "double.pt"
     subprocess.run([sys.executable, str(script), str(single)], check=True, env=env, timeout=120)
     subprocess.run(
-        [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
-         str(script), str(double)],
-        check=True, env=env, timeout=180, capture_output=True,
+        [
+            sys.executable,
+            "-m",
+            "torch.distributed.run",
+            "--standalone",
+            "--nproc_per_node=2",
+            str(script),
+            str(double),
+        ],
+        check=True,
+        env=env,
+        timeout=180,
+        capture_output=True,
     )
     a = torch.load(single, weights_only=True)
     b = torch.load(double, weights_only=True)
     for key in a["state"]:
         torch.testing.assert_close(a["state"][key], b["state"][key], rtol=1e-4, atol=1e-5)
     assert abs(a["loss"] - b["loss"]) < 1e-4
+
+
+def test_reuse_freed_memory_applies_on_linux_glibc():
+    import platform
+
+    from recnotes.train import reuse_freed_memory
+
+    expected = platform.system() == "Linux" and platform.libc_ver()[0] == "glibc"
+    assert reuse_freed_memory() is expected

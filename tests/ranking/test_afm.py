@@ -17,7 +17,7 @@ import torch
 from recnotes.data import BatchError, Feature, Schema
 from recnotes.evaluate import evaluate_ctr
 from recnotes.ranking import AFM, AFMConfig
-from recnotes.ranking.afm import afm_loss, tiny_afm
+from recnotes.ranking.afm import afm_loss, pair_scores, tiny_afm
 from recnotes.train import TrainConfig, Trainer, seed_everything
 
 REPO = Path(__file__).resolve().parents[2]
@@ -181,3 +181,29 @@ def test_try_it_snippet_runs_and_beats_popularity(capsys):
     assert "beats popularity: True" in out
     top = out.split("heaviest pairs:")[1].strip().splitlines()[:3]
     assert len(top) == 3 and all(" x " in line for line in top)
+
+
+def test_pair_scores_gradients_equal_autograd_of_the_formula():
+    """The hand-written backward of h^T ReLU(W x + b) matches autograd (double precision)."""
+    torch.manual_seed(0)
+    x, W = torch.randn(7, 3, dtype=torch.float64), torch.randn(5, 3, dtype=torch.float64)
+    b, h = torch.randn(5, dtype=torch.float64), torch.randn(5, dtype=torch.float64)
+    inputs = [t.requires_grad_() for t in (x, W, b, h)]
+    assert torch.autograd.gradcheck(pair_scores, inputs)
+    (torch.relu(x @ W.T + b) @ h).pow(2).sum().backward()
+    expected = [t.grad.clone() for t in inputs]
+    for t in inputs:
+        t.grad = None
+    pair_scores(*inputs).pow(2).sum().backward()
+    for got, want in zip((t.grad for t in inputs), expected, strict=True):
+        torch.testing.assert_close(got, want)
+
+
+def test_pair_scores_second_backward_gives_the_same_gradients():
+    """The first backward overwrites the saved activations; a retained second one recomputes them."""
+    x, W, b, h = (torch.randn(*s, requires_grad=True) for s in ((4, 3), (2, 3), (2,), (2,)))
+    out = pair_scores(x, W, b, h).sum()
+    first = torch.autograd.grad(out, (x, W, b, h), retain_graph=True)
+    second = torch.autograd.grad(out, (x, W, b, h))
+    for a, c in zip(first, second, strict=True):
+        torch.testing.assert_close(a, c)
