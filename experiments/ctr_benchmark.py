@@ -137,8 +137,16 @@ FRAPPE: dict[str, Setting] = {
         source=_BARS.format("NFM/NFM_frappe_x1"),
     ),
     "afm": Setting(  # AFM_frappe_x1_011_2d591f68: attention 128, dropout 0.1 on both AFM dropouts
-        # the logged run monitors validation AUC alone (its log: "monitor": "AUC")
-        config={"attention_dim": 128, "attention_dropout": 0.1, "dropout": 0.1},
+        # the logged run monitors validation AUC alone (its log: "monitor": "AUC"); FuxiCTR's
+        # initialisation (embeddings N(0, 1e-4^2), Xavier-normal W, h, p, b = 0): with the
+        # authors' (h ~ N(0, 1), p = 1) and T = 128, training stalls near validation AUC 0.95
+        config={
+            "attention_dim": 128,
+            "attention_dropout": 0.1,
+            "dropout": 0.1,
+            "init": "xavier",
+            "init_std": 1e-4,
+        },
         embedding_l2=1e-5,
         monitor="auc",
         reference={"auc": 0.9697, "logloss": 0.2264},

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from recnotes.data import BatchError, Feature, Schema
+from recnotes.data import BatchError, Feature, Schema, tiny_ctr_batch
 from recnotes.evaluate import evaluate_ctr
 from recnotes.ranking import AFM, AFMConfig
 from recnotes.ranking.afm import afm_loss, pair_scores, tiny_afm
@@ -207,3 +207,14 @@ def test_pair_scores_second_backward_gives_the_same_gradients():
     second = torch.autograd.grad(out, (x, W, b, h))
     for a, c in zip(first, second, strict=True):
         torch.testing.assert_close(a, c)
+
+
+def test_xavier_init_is_fuxictr_scheme_and_a_bad_scheme_is_named():
+    schema, _ = tiny_ctr_batch()
+    model = AFM(schema, AFMConfig(embed_dim=4, attention_dim=3, init="xavier"))
+    assert torch.count_nonzero(model.attention_in.bias) == 0
+    assert not torch.equal(model.projection.weight, torch.ones_like(model.projection.weight))
+    authors = AFM(schema, AFMConfig(embed_dim=4, attention_dim=3))
+    assert torch.equal(authors.projection.weight, torch.ones_like(authors.projection.weight))
+    with pytest.raises(ValueError, match="init must be 'authors' or 'xavier'"):
+        AFMConfig(init="kaiming")
