@@ -161,6 +161,7 @@ FRAPPE: dict[str, Setting] = {
     "wide-deep": Setting(  # WideDeep_frappe_x1_030_af559975
         config={"hidden": _DNN3, "dropout": 0.6, "batch_norm": True},
         embedding_l2=0.1,
+        monitor="auc",  # its log: "monitor": "AUC"
         reference={"auc": 0.9831, "logloss": 0.1540},
         source=_BARS.format("WideDeep/WideDeep_frappe_x1"),
     ),
@@ -168,6 +169,7 @@ FRAPPE: dict[str, Setting] = {
         config={"product": "inner", "hidden": _DNN3, "dropout": 0.3, "batch_norm": False},
         embedding_l2=0.05,
         patience=3,
+        monitor="auc",  # its log: "monitor": "AUC"
         reference={"auc": 0.9841, "logloss": 0.1540},
         source=_BARS.format("PNN/IPNN_frappe_x1"),
     ),
