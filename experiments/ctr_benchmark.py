@@ -12,9 +12,12 @@ Protocols:
 
 * ``--dataset frappe``: ``frappe-nfm-x1-rebuilt`` (the NFM/AFM validation and test files, train
   rebuilt from the remaining positives with two sampled negatives each). Training follows BARS /
-  FuxiCTR v1.1 for Frappe_x1: embedding 10, batch 4096, Adam with lr 1e-3, validation AUC - LogLoss (FuxiCTR's
-  ``monitor: {AUC: 1, logloss: -1}``) after every epoch, learning rate x0.1 when it does not improve, stop after ``patience`` such epochs, gradient
-  norm clipped at 10, and the per-model tuned embedding / network L2 penalties (see `FRAPPE`).
+  FuxiCTR v1.1 for Frappe_x1: embedding 10, batch 4096, Adam with lr 1e-3, validation AUC after
+  every epoch (``"monitor": "AUC"`` in the logged runs of FM, FFM, AFM, Wide&Deep, IPNN and DeepFM),
+  learning rate x0.1 when it does not improve, stop after ``patience`` such epochs, gradient norm
+  clipped at 10, and the per-model tuned embedding / network L2 penalties (see `FRAPPE`). A results
+  file records the monitor it was trained with (``config.train.monitor``); files from before the
+  switch used AUC - LogLoss.
 * ``--dataset ml-1m-ctr``: ``ctr-random-80-10-10`` (DCN-V2 paper, Table 6): embedding 30, batch 128,
   Adam; as in ``experiments/embedding_mlp_ml1m.py``: lr 1e-3, at most 10 epochs, patience 1.
 * ``--loss square``: the NFM and AFM papers' objective on Frappe, squared error against +1/-1
@@ -137,8 +140,7 @@ FRAPPE: dict[str, Setting] = {
         source=_BARS.format("NFM/NFM_frappe_x1"),
     ),
     "afm": Setting(  # AFM_frappe_x1_011_2d591f68: attention 128, dropout 0.1 on both AFM dropouts
-        # the logged run monitors validation AUC alone (its log: "monitor": "AUC"); FuxiCTR's
-        # initialisation (embeddings N(0, 1e-4^2), Xavier-normal W, h, p, b = 0): with the
+        # FuxiCTR's initialisation (embeddings N(0, 1e-4^2), Xavier-normal W, h, p, b = 0): with the
         # authors' (h ~ N(0, 1), p = 1) and T = 128, training stalls near validation AUC 0.95
         config={
             "attention_dim": 128,
@@ -148,7 +150,6 @@ FRAPPE: dict[str, Setting] = {
             "init_std": 1e-4,
         },
         embedding_l2=1e-5,
-        monitor="auc",
         reference={"auc": 0.9697, "logloss": 0.2264},
         source=_BARS.format("AFM/AFM_frappe_x1"),
     ),
@@ -161,7 +162,6 @@ FRAPPE: dict[str, Setting] = {
     "wide-deep": Setting(  # WideDeep_frappe_x1_030_af559975
         config={"hidden": _DNN3, "dropout": 0.6, "batch_norm": True},
         embedding_l2=0.1,
-        monitor="auc",  # its log: "monitor": "AUC"
         reference={"auc": 0.9831, "logloss": 0.1540},
         source=_BARS.format("WideDeep/WideDeep_frappe_x1"),
     ),
@@ -169,7 +169,6 @@ FRAPPE: dict[str, Setting] = {
         config={"product": "inner", "hidden": _DNN3, "dropout": 0.3, "batch_norm": False},
         embedding_l2=0.05,
         patience=3,
-        monitor="auc",  # its log: "monitor": "AUC"
         reference={"auc": 0.9841, "logloss": 0.1540},
         source=_BARS.format("PNN/IPNN_frappe_x1"),
     ),
@@ -267,7 +266,7 @@ PROTOCOLS: dict[str, Protocol] = {
         epochs=100,
         patience=2,
         plateau_factor=0.1,
-        monitor="auc-logloss",  # FuxiCTR/BARS: monitor {'AUC': 1, 'logloss': -1}, mode max
+        monitor="auc",  # the BARS logs: "monitor": "AUC", "monitor_mode": "max"
         grad_clip=10.0,
         settings=FRAPPE,
         default_source="BARS Frappe_x1 training protocol; no tuned settings or number for this model",
