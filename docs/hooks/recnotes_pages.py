@@ -8,8 +8,9 @@ replaces it with Markdown before the page is converted:
     note; its stage; the paper, linked; its status. ``stage=ranking`` keeps one stage.
 ``<!-- recnotes:results -->``
     a table of results files (``recnotes.results``). Filters ``model=``, ``dataset=`` and
-    ``protocol=`` select files, ``metrics=hr@10,ndcg@10`` picks the columns, and ``group=dataset``
-    writes one sub-heading and table per dataset.
+    ``protocol=`` select files, ``file=`` keeps one file by name (``file=nfm-square`` for
+    ``results/<dataset>/nfm-square.json``), ``metrics=hr@10,ndcg@10`` picks the columns, and
+    ``group=dataset`` writes one sub-heading and table per dataset.
 
 ``<!-- recnotes:leaderboard dataset=frappe -->``
     every CTR model's results on one dataset and protocol (``protocol=`` overrides the dataset's
@@ -19,6 +20,14 @@ replaces it with Markdown before the page is converted:
 ``<!-- recnotes:speed -->``
     the side-by-side speed table of ``results/benchmarks/peer-speed.json`` (written by
     ``benchmarks/peer_speed.py``), or a "not measured yet" line while that file does not exist.
+``<!-- recnotes:index-bench -->``
+    the retrieval-index benchmark of ``results/benchmarks/index.json`` (written by
+    ``benchmarks/bench_index.py``): per catalogue, each index kind's setting, build time, memory,
+    search time and recall@k against the exact search; or "not measured yet".
+``<!-- recnotes:rerank-bench -->``
+    the re-ranking speed benchmark of ``results/benchmarks/rerank.json`` (written by
+    ``benchmarks/bench_rerank.py``): each timed method, its picks and seconds, with the load
+    average the machine had; or "not measured yet".
 
 Headers are in the page's language (the ``docs/<lang>/`` folder it comes from). A marker that is
 unknown or malformed fails the build with the page's path, like a missing snippet does.
@@ -148,11 +157,11 @@ def render_results(
     """The Markdown for a ``results`` marker (see the module docstring for the arguments)."""
     from recnotes import results as R
 
-    unknown = set(args) - {*_RESULT_FILTERS, "metrics", "group"}
+    unknown = set(args) - {*_RESULT_FILTERS, "file", "metrics", "group"}
     if unknown:
         raise MarkerError(
             f"results marker: unknown argument(s) {sorted(unknown)}; "
-            f"use {', '.join(_RESULT_FILTERS)}, metrics or group"
+            f"use {', '.join(_RESULT_FILTERS)}, file, metrics or group"
         )
     group = args.get("group")
     if group not in (None, "dataset"):
@@ -160,6 +169,8 @@ def render_results(
     where = {k: v for k, v in args.items() if k in _RESULT_FILTERS}
     metrics = [m for m in args["metrics"].split(",") if m] if "metrics" in args else None
     found = R.load_results(R.RESULTS_DIR if root is None else root, **where)
+    if "file" in args:  # one variant of a model: the results file's name without .json
+        found = [r for r in found if getattr(r, "file_stem", "") == args["file"]]
     if group is None or not found:
         return R.render_table(found, metrics, lang)
     blocks = []
@@ -358,6 +369,111 @@ def render_speed(lang: str = "en", root: str | Path | None = None) -> str:
     return "\n".join(lines) + "\n\n" + meta + "\n"
 
 
+_INDEX_BENCH = {
+    "en": {
+        "head": ("Kind", "Setting", "Build (s)", "Index (MiB)", "ms / query", "recall@{k}",
+                 "Meets target"),
+        "catalogue": {"mixture": "Gaussian-mixture catalogue", "gaussian": "Isotropic Gaussian catalogue"},
+        "sizes": "{items:,} items x {dim} dims, {queries:,} queries, top-{k}, {threads} thread(s)",
+        "yes": "yes", "no": "no", "exact": "reference",
+    },
+    "zh": {
+        "head": ("类型", "参数", "构建（秒）", "索引（MiB）", "毫秒 / 查询", "recall@{k}", "达到目标"),
+        "catalogue": {"mixture": "高斯混合物品库", "gaussian": "各向同性高斯物品库"},
+        "sizes": "{items:,} 个物品 × {dim} 维，{queries:,} 个查询，top-{k}，{threads} 个线程",
+        "yes": "是", "no": "否", "exact": "基准",
+    },
+}
+
+
+def render_index_bench(lang: str = "en", root: str | Path | None = None) -> str:
+    """The Markdown of an ``index-bench`` marker, from ``<results>/benchmarks/index.json``."""
+    import json
+
+    from recnotes import results as R
+
+    t, speed = _INDEX_BENCH[lang], _BOARD[lang]
+    path = Path(R.RESULTS_DIR if root is None else root) / "benchmarks" / "index.json"
+    if not path.exists():
+        return f"*{speed['speed_none']}*\n"
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        settings, parts = data["settings"], []
+        for cat in data["catalogues"]:
+            sizes = t["sizes"].format(items=cat["items"], dim=cat["dim"], queries=cat["queries"],
+                                      k=settings["k"], threads=settings["threads"])
+            name = t["catalogue"].get(cat["name"], cat["name"])
+            lines = [f"**{name}** ({sizes})" if lang == "en" else f"**{name}**（{sizes}）", "",
+                     "| " + " | ".join(h.format(k=settings["k"]) for h in t["head"]) + " |",
+                     "|---|---|" + "---:|" * 4 + "---|"]
+            for row in cat["rows"]:
+                setting = ", ".join(f"{k}={v}" for k, v in row["setting"].items()) or "–"
+                met = t["exact"] if row["kind"] == "exact" else t["yes" if row["meets_target"] else "no"]
+                lines.append("| " + " | ".join([
+                    f"`{row['kind']}`", _cell(setting), _num(row["build_s"], ".1f"),
+                    _num(row["index_mb"], ",.0f"), _num(row["ms_per_query"], ".2f"),
+                    _num(row["recall"], ".4f"), met]) + " |")
+            parts.append("\n".join(lines) + "\n")
+    except (ValueError, KeyError, TypeError) as err:
+        raise MarkerError(f"{path}: cannot read the index benchmark ({err!r})") from err
+    meta = speed["speed_meta"].format(
+        **{k: _cell(str(data.get(k, "–"))) for k in ("command", "commit", "device", "date")})
+    return "\n".join(parts) + "\n" + meta + "\n"
+
+
+_RERANK_BENCH = {
+    "en": {
+        "head": ("Method", "Candidates", "Picks asked", "Picks made", "Seconds"),
+        "rows": {
+            "dpp_full_kernel": "DPP, Algorithm 1, explicit full-rank kernel (`dpp_greedy_map`)",
+            "dpp_window": "DPP, Algorithm 2, window {window} (`dpp_rerank`)",
+            "dpp_full_rerank": "DPP, Algorithm 1 on the {dim}-dim vectors (`dpp_rerank`)",
+            "mmr": "MMR, lambda {lambda} (`mmr_rerank`)",
+        },
+        "load": "Load average before the run: {load}.",
+    },
+    "zh": {
+        "head": ("方法", "候选数", "要求选出", "实际选出", "秒"),
+        "rows": {
+            "dpp_full_kernel": "DPP，算法 1，显式满秩核矩阵（`dpp_greedy_map`）",
+            "dpp_window": "DPP，算法 2，窗口 {window}（`dpp_rerank`）",
+            "dpp_full_rerank": "DPP，算法 1，直接用 {dim} 维向量（`dpp_rerank`）",
+            "mmr": "MMR，lambda {lambda}（`mmr_rerank`）",
+        },
+        "load": "运行前的负载均值：{load}。",
+    },
+}
+
+
+def render_rerank_bench(lang: str = "en", root: str | Path | None = None) -> str:
+    """The Markdown of a ``rerank-bench`` marker, from ``<results>/benchmarks/rerank.json``."""
+    import json
+
+    from recnotes import results as R
+
+    t, speed = _RERANK_BENCH[lang], _BOARD[lang]
+    path = Path(R.RESULTS_DIR if root is None else root) / "benchmarks" / "rerank.json"
+    if not path.exists():
+        return f"*{speed['speed_none']}*\n"
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        st, figures = data["settings"], data["figures"]
+        lines = ["| " + " | ".join(t["head"]) + " |", "|---|" + "---:|" * 4]
+        for key, label in t["rows"].items():
+            if key not in figures:
+                continue
+            row = figures[key]
+            name = label.format(window=st["window"], dim=st["dim"], **{"lambda": st["lambda"]})
+            lines.append("| " + " | ".join([name, f"{st['items']:,}", f"{st['picks']:,}",
+                                             f"{row['picks']:,}", _num(row["seconds"], ".2f")]) + " |")
+        load = ", ".join(f"{x:.1f}" for x in data["load_average"]["before"])
+    except (ValueError, KeyError, TypeError) as err:
+        raise MarkerError(f"{path}: cannot read the re-ranking benchmark ({err!r})") from err
+    meta = speed["speed_meta"].format(
+        **{k: _cell(str(data.get(k, "–"))) for k in ("command", "commit", "device", "date")})
+    return "\n".join(lines) + "\n\n" + meta + " " + t["load"].format(load=load) + "\n"
+
+
 def page_language(src_uri: str, default: str = "en") -> str:
     """The language of a page from its path under docs/ (``"zh/recall/index.md"`` -> ``"zh"``)."""
     head = src_uri.split("/", 1)[0]
@@ -407,8 +523,17 @@ def replace_markers(markdown: str, src_uri: str, results_root: str | Path | None
                 if args:
                     raise MarkerError(f"speed marker takes no arguments, got {sorted(args)}")
                 return render_speed(lang, results_root)
+            if name == "rerank-bench":
+                if args:
+                    raise MarkerError(f"rerank-bench marker takes no arguments, got {sorted(args)}")
+                return render_rerank_bench(lang, results_root)
+            if name == "index-bench":
+                if args:
+                    raise MarkerError(f"index-bench marker takes no arguments, got {sorted(args)}")
+                return render_index_bench(lang, results_root)
             raise MarkerError(
-                f"unknown marker 'recnotes:{name}' (known: model-index, results, leaderboard, speed)"
+                f"unknown marker 'recnotes:{name}' "
+                "(known: model-index, results, leaderboard, speed, index-bench, rerank-bench)"
             )
         except (MarkerError, ValueError) as err:
             raise PluginError(f"{src_uri}: {match.group(0)}: {err}") from err

@@ -281,6 +281,9 @@ def test_several_results_of_one_model_are_told_apart_by_their_file(tmp_path):
             tmp_path / "ml-1m" / f"gmf-f{factors}.json")
     out = pages.replace_markers("<!-- recnotes:results group=dataset -->", "en/results.md", results_root=tmp_path)
     assert "gmf (`gmf-f8`)" in out and "gmf (`gmf-f64`)" in out
+    one = pages.replace_markers("<!-- recnotes:results model=gmf file=gmf-f64 -->", "en/x.md",
+                                results_root=tmp_path)
+    assert "0.7000" in one and "0.6300" not in one
 
 
 # --- leaderboard and speed ----------------------------------------------------------------------
@@ -348,3 +351,22 @@ def test_speed_table_until_and_after_the_file_exists(tmp_path):
     assert "`python benchmarks/peer_speed.py`" in out and "`abc`" in out
     # the speed file is not a results file: results markers still render
     assert "No results yet." in pages.replace_markers("<!-- recnotes:results -->", "en/x.md", results_root=tmp_path)
+
+
+def test_rerank_bench_marker_renders_the_benchmark_file(tmp_path):
+    import json
+
+    (tmp_path / "benchmarks").mkdir()
+    none = pages.replace_markers("<!-- recnotes:rerank-bench -->", "en/rerank/dpp.md", results_root=tmp_path)
+    assert "Not measured yet" in none
+    (tmp_path / "benchmarks" / "rerank.json").write_text(json.dumps({
+        "command": "python benchmarks/bench_rerank.py", "commit": "abc1234", "device": "cpu",
+        "date": "2026-11-23", "load_average": {"before": [1.5, 1.0, 0.5]},
+        "settings": {"items": 5000, "picks": 1000, "dim": 64, "window": 10, "lambda": 0.5},
+        "figures": {"dpp_window": {"seconds": 1.2345, "picks": 1000},
+                    "mmr": {"seconds": 0.25, "picks": 1000}}}), encoding="utf-8")
+    out = pages.replace_markers("<!-- recnotes:rerank-bench -->", "zh/rerank/dpp.md", results_root=tmp_path)
+    assert "窗口 10" in out and "| 1.23 |" in out and "| 0.25 |" in out and "abc1234" in out
+    assert "1.5, 1.0, 0.5" in out
+    with pytest.raises(PluginError, match="takes no arguments"):
+        pages.replace_markers("<!-- recnotes:rerank-bench x=1 -->", "en/a.md", results_root=tmp_path)
