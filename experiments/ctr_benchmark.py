@@ -118,7 +118,6 @@ FRAPPE: dict[str, Setting] = {
         embedding_l2=1e-5,
         net_l2=1e-5,
         epochs=100,
-        monitor=_OLD_MONITOR,
         reference={"auc": 0.9356, "logloss": 0.3076},
         source=_BARS.format("LR/LR_frappe_x1"),
     ),
