@@ -13,7 +13,7 @@ Protocols:
 * ``--dataset frappe``: ``frappe-nfm-x1-rebuilt`` (the NFM/AFM validation and test files, train
   rebuilt from the remaining positives with two sampled negatives each). Training follows BARS /
   FuxiCTR v1.1 for Frappe_x1: embedding 10, batch 4096, Adam with lr 1e-3, validation AUC after
-  every epoch (``"monitor": "AUC"`` in the logged runs of FM, FFM, AFM, Wide&Deep, IPNN and DeepFM),
+  every epoch (``"monitor": "AUC"`` in the logged runs of LR, FM, FFM, AFM, Wide&Deep, IPNN and DeepFM),
   learning rate x0.1 when it does not improve, stop after ``patience`` such epochs, gradient norm
   clipped at 10, and the per-model tuned embedding / network L2 penalties (see `FRAPPE`). A results
   file records the monitor it was trained with (``config.train.monitor``); files from before the
