@@ -179,7 +179,6 @@ FRAPPE: dict[str, Setting] = {
     "dcn": Setting(  # DCN_frappe_x1_013_efa58c31: 3 cross layers
         config={"num_cross_layers": 3, "hidden": _DNN3, "dropout": 0.2, "batch_norm": True},
         embedding_l2=0.05,
-        monitor=_OLD_MONITOR,
         reference={"auc": 0.9834, "logloss": 0.1507},
         source=_BARS.format("DCN/DCN_frappe_x1"),
     ),
