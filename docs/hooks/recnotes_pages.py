@@ -339,14 +339,25 @@ def render_leaderboard(
     return "\n".join(parts)
 
 
+def _bench_file(name: str, root: str | Path | None) -> Path:
+    """``<results>/benchmarks/<name>``: where a benchmark script writes its JSON."""
+    from recnotes import results as R
+
+    return Path(R.RESULTS_DIR if root is None else root) / "benchmarks" / name
+
+
+def _bench_meta(data: Mapping[str, Any], lang: str) -> str:
+    """The "measured by <command> at commit <commit> on <device>, <date>" line of a benchmark."""
+    keys = ("command", "commit", "device", "date")
+    return _BOARD[lang]["speed_meta"].format(**{k: _cell(str(data.get(k, "–"))) for k in keys})
+
+
 def render_speed(lang: str = "en", root: str | Path | None = None) -> str:
     """The Markdown of a ``speed`` marker, from ``<results>/benchmarks/peer-speed.json``."""
     import json
 
-    from recnotes import results as R
-
     t = _BOARD[lang]
-    path = Path(R.RESULTS_DIR if root is None else root) / "benchmarks" / "peer-speed.json"
+    path = _bench_file("peer-speed.json", root)
     if not path.exists():
         return f"*{t['speed_none']}*\n"
     try:
@@ -365,8 +376,7 @@ def render_speed(lang: str = "en", root: str | Path | None = None) -> str:
         cells = [_cell(str(row[k])) if k in ("library", "model") else _num(row.get(k), fmt.get(k, "g"))
                  for k in keys]
         lines.append("| " + " | ".join(cells) + " |")
-    meta = t["speed_meta"].format(**{k: _cell(str(data.get(k, "–"))) for k in ("command", "commit", "device", "date")})
-    return "\n".join(lines) + "\n\n" + meta + "\n"
+    return "\n".join(lines) + "\n\n" + _bench_meta(data, lang) + "\n"
 
 
 _INDEX_BENCH = {
@@ -390,10 +400,8 @@ def render_index_bench(lang: str = "en", root: str | Path | None = None) -> str:
     """The Markdown of an ``index-bench`` marker, from ``<results>/benchmarks/index.json``."""
     import json
 
-    from recnotes import results as R
-
     t, speed = _INDEX_BENCH[lang], _BOARD[lang]
-    path = Path(R.RESULTS_DIR if root is None else root) / "benchmarks" / "index.json"
+    path = _bench_file("index.json", root)
     if not path.exists():
         return f"*{speed['speed_none']}*\n"
     try:
@@ -416,9 +424,7 @@ def render_index_bench(lang: str = "en", root: str | Path | None = None) -> str:
             parts.append("\n".join(lines) + "\n")
     except (ValueError, KeyError, TypeError) as err:
         raise MarkerError(f"{path}: cannot read the index benchmark ({err!r})") from err
-    meta = speed["speed_meta"].format(
-        **{k: _cell(str(data.get(k, "–"))) for k in ("command", "commit", "device", "date")})
-    return "\n".join(parts) + "\n" + meta + "\n"
+    return "\n".join(parts) + "\n" + _bench_meta(data, lang) + "\n"
 
 
 _RERANK_BENCH = {
@@ -449,10 +455,8 @@ def render_rerank_bench(lang: str = "en", root: str | Path | None = None) -> str
     """The Markdown of a ``rerank-bench`` marker, from ``<results>/benchmarks/rerank.json``."""
     import json
 
-    from recnotes import results as R
-
     t, speed = _RERANK_BENCH[lang], _BOARD[lang]
-    path = Path(R.RESULTS_DIR if root is None else root) / "benchmarks" / "rerank.json"
+    path = _bench_file("rerank.json", root)
     if not path.exists():
         return f"*{speed['speed_none']}*\n"
     try:
@@ -469,9 +473,8 @@ def render_rerank_bench(lang: str = "en", root: str | Path | None = None) -> str
         load = ", ".join(f"{x:.1f}" for x in data["load_average"]["before"])
     except (ValueError, KeyError, TypeError) as err:
         raise MarkerError(f"{path}: cannot read the re-ranking benchmark ({err!r})") from err
-    meta = speed["speed_meta"].format(
-        **{k: _cell(str(data.get(k, "–"))) for k in ("command", "commit", "device", "date")})
-    return "\n".join(lines) + "\n\n" + meta + " " + t["load"].format(load=load) + "\n"
+    meta = _bench_meta(data, lang) + " " + t["load"].format(load=load)
+    return "\n".join(lines) + "\n\n" + meta + "\n"
 
 
 def page_language(src_uri: str, default: str = "en") -> str:
