@@ -40,7 +40,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from recnotes.data import Feature, Schema
+from recnotes.data import Feature, Schema, tiny_ctr_batch
 from recnotes.layers import MLP, FeatureEmbedding, FeaturesLinear
 from recnotes.registry import ModelSpec, Paper, register
 
@@ -221,29 +221,11 @@ class WideDeep(nn.Module):
 
 
 def tiny_wide_deep() -> tuple[WideDeep, dict[str, torch.Tensor]]:
-    """A tiny model and a matching batch: three sparse fields (one cross), a history, a dense pair."""
-    schema = Schema(
-        [
-            Feature("user_ids", "sparse", vocab_size=7),
-            Feature("item_ids", "sparse", vocab_size=9),
-            Feature("category", "sparse", vocab_size=4),
-            Feature("history_ids", "sequence", vocab_size=9, max_len=4, shared_with="item_ids"),
-            Feature("context", "dense", dim=2),
-            Feature("label", "label"),
-        ]
-    )
-    gen = torch.Generator().manual_seed(0)
-    history = torch.randint(1, 9, (6, 4), generator=gen)
-    history[:, :1] = 0  # left padding, as the data tables write it
-    history[5] = 0  # a row with no history at all
-    batch = {
-        "user_ids": torch.randint(1, 7, (6,), generator=gen),
-        "item_ids": torch.randint(1, 9, (6,), generator=gen),
-        "category": torch.randint(1, 4, (6,), generator=gen),
-        "history_ids": history,
-        "context": torch.randn(6, 2, generator=gen),
-        "label": torch.tensor([1.0, 0.0, 1.0, 0.0, 0.0, 1.0]),
-    }
+    """A tiny model and a matching batch: the shared tiny CTR batch plus a ``category`` field to cross."""
+    base, batch = tiny_ctr_batch()
+    category = Feature("category", "sparse", vocab_size=4)  # after item_ids, as the tests read it
+    schema = Schema([g for f in base for g in ((f, category) if f.name == "item_ids" else (f,))])
+    batch["category"] = torch.randint(1, 4, (6,), generator=torch.Generator().manual_seed(1))
     config = WideDeepConfig(
         embed_dim=4, hidden=(8, 4), crosses=(("user_ids", "category"),), cross_buckets=50,
         init_std=0.1,
