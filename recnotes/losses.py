@@ -11,6 +11,18 @@ only, and the negatives are drawn afresh on every call, so every epoch sees new 
   against ``num_negatives`` uniformly drawn items the user has no training interaction with
   (NCF, He et al., WWW 2017, Eq. 7).
 
+Retrievers score a user vector against item vectors, and three functional losses cover them
+(their arguments are vectors, so every recall model calls them from its own ``loss(batch)``):
+
+* [`in_batch_softmax`][recnotes.losses.in_batch_softmax]: the other rows' items are the
+  negatives; with ``log_q``, the log-Q sampling-bias correction of Yi et al. (RecSys 2019).
+* [`sampled_softmax`][recnotes.losses.sampled_softmax]: softmax over the positive and a set of
+  sampled negatives (YouTube DNN, Covington et al., RecSys 2016).
+* [`bpr`][recnotes.losses.bpr]: pairwise ``-log sigmoid(s+ - s-)`` (Rendle et al., UAI 2009).
+
+Accidental hits, a negative that is in fact the row's own positive item, are masked out of the
+softmax losses, so a popular item is never pushed down for being the right answer.
+
 Example:
     >>> import torch
     >>> seen = (torch.tensor([1, 1, 2]), torch.tensor([1, 2, 3]))  # (user, item) positives
@@ -31,7 +43,7 @@ from torch import nn
 
 from recnotes.data.table import FeatureTable
 
-__all__ = ["SampledNegativeBCE"]
+__all__ = ["SampledNegativeBCE", "in_batch_softmax", "sampled_softmax", "bpr", "log_q"]
 
 Pairs = tuple[torch.Tensor | np.ndarray, torch.Tensor | np.ndarray]
 """Parallel 1-D arrays ``(user_ids, item_ids)`` of observed interactions."""
@@ -215,3 +227,157 @@ class SampledNegativeBCE:
             f"SampledNegativeBCE(num_items={self.num_items}, num_negatives={self.num_negatives}, "
             f"positives={self._keys.numel()}, seed={self.seed})"
         )
+
+
+# --------------------------------------------------------------------------------------------------
+# Retrieval losses over vectors
+# --------------------------------------------------------------------------------------------------
+
+
+def _check_pair(user: torch.Tensor, item: torch.Tensor, name: str) -> None:
+    if user.dim() != 2 or item.dim() != 2 or user.shape[1] != item.shape[1]:
+        raise ValueError(
+            f"user vectors (B, D) and {name} (M, D) must be 2-D with the same D, "
+            f"got {tuple(user.shape)} and {tuple(item.shape)}"
+        )
+
+
+def log_q(item_counts: torch.Tensor) -> torch.Tensor:
+    """Log of each item's sampling probability from its training frequency, for the correction.
+
+    In-batch negatives are the batch's positives, so item ``j`` is a negative with probability
+    ``q_j = count_j / sum(count)``; items never seen get the smallest positive count's probability
+    (they never appear in a batch, so their value is never used in training).
+
+    Example:
+        >>> log_q(torch.tensor([0.0, 1.0, 3.0])).exp().tolist()
+        [0.25, 0.25, 0.75]
+    """
+    counts = torch.as_tensor(item_counts, dtype=torch.float32)
+    if counts.dim() != 1 or (counts < 0).any() or not torch.isfinite(counts).all():
+        raise ValueError("item_counts must be a 1-D tensor of finite counts >= 0")
+    positive = counts[counts > 0]
+    if positive.numel() == 0:
+        raise ValueError("item_counts has no positive count")
+    counts = counts.clamp_min(positive.min())
+    return torch.log(counts / positive.sum())
+
+
+# --8<-- [start:in_batch]
+def in_batch_softmax(
+    user: torch.Tensor,
+    item: torch.Tensor,
+    item_ids: torch.Tensor,
+    *,
+    temperature: float = 1.0,
+    item_log_q: torch.Tensor | None = None,
+) -> torch.Tensor:
+    """Softmax cross-entropy of each row's item against the other rows' items.
+
+    ``logits[i, j] = <u_i, v_j> / temperature - log q_j`` (the second term only with
+    ``item_log_q``: the log-Q correction, Yi et al. 2019, Eq. 3), the target of row ``i`` is
+    column ``i``, and columns holding row ``i``'s own item id (``j != i``) are masked.
+
+    Args:
+        user: ``(B, D)`` user vectors.
+        item: ``(B, D)`` the vectors of each row's positive item.
+        item_ids: ``(B,)`` the positive item ids (to find duplicates).
+        temperature: divides the dot products (> 0).
+        item_log_q: ``(B,)`` log sampling probability of each row's item (from :func:`log_q`).
+
+    Returns:
+        The mean loss, a scalar.
+
+    Example:
+        >>> u = torch.tensor([[5.0, 0.0], [0.0, 5.0]])
+        >>> good = in_batch_softmax(u, u, torch.tensor([1, 2]))
+        >>> bad = in_batch_softmax(u, u.flip(0), torch.tensor([1, 2]))
+        >>> bool(good < bad)
+        True
+    """
+    _check_pair(user, item, "item vectors")
+    if user.shape[0] != item.shape[0] or item_ids.shape != (user.shape[0],):
+        raise ValueError("user, item and item_ids must have the same number of rows B")
+    if not temperature > 0:
+        raise ValueError(f"temperature must be > 0, got {temperature}")
+    logits = (user @ item.T).float() / temperature  # (B, B)
+    if item_log_q is not None:
+        logits = logits - item_log_q.float()[None, :]  # log-Q correction, per column
+    same = item_ids[:, None] == item_ids[None, :]
+    same.fill_diagonal_(False)
+    logits = logits.masked_fill(same, float("-inf"))  # accidental hits
+    target = torch.arange(user.shape[0], device=user.device)
+    return F.cross_entropy(logits, target)
+
+
+# --8<-- [end:in_batch]
+
+
+def sampled_softmax(
+    user: torch.Tensor,
+    positive: torch.Tensor,
+    negatives: torch.Tensor,
+    *,
+    positive_ids: torch.Tensor,
+    negative_ids: torch.Tensor,
+    temperature: float = 1.0,
+) -> torch.Tensor:
+    """Softmax cross-entropy of each row's positive against ``M`` sampled negatives.
+
+    The negatives are shared by the batch (one ``(M, D)`` matrix, as in YouTube DNN's sampled
+    softmax), and a negative equal to the row's positive is masked. With uniformly drawn
+    negatives no log-Q term is needed (it is the same constant for every item).
+
+    Args:
+        user: ``(B, D)`` user vectors.
+        positive: ``(B, D)`` positive item vectors.
+        negatives: ``(M, D)`` negative item vectors.
+        positive_ids: ``(B,)`` positive item ids.
+        negative_ids: ``(M,)`` negative item ids.
+        temperature: divides the dot products (> 0).
+
+    Example:
+        >>> u = torch.tensor([[1.0, 0.0]])
+        >>> loss = sampled_softmax(u, u, torch.tensor([[1.0, 0.0], [0.0, 1.0]]),
+        ...                        positive_ids=torch.tensor([3]), negative_ids=torch.tensor([3, 4]))
+        >>> round(float(loss), 4) == round(float(torch.log1p(torch.exp(torch.tensor(-1.0)))), 4)
+        True
+    """
+    _check_pair(user, positive, "positive vectors")
+    _check_pair(user, negatives, "negative vectors")
+    if positive.shape[0] != user.shape[0] or positive_ids.shape != (user.shape[0],):
+        raise ValueError("user, positive and positive_ids must have the same number of rows B")
+    if negative_ids.shape != (negatives.shape[0],):
+        raise ValueError("negative_ids must have one id per negative vector")
+    if not temperature > 0:
+        raise ValueError(f"temperature must be > 0, got {temperature}")
+    pos = (user * positive).sum(-1, keepdim=True).float() / temperature  # (B, 1)
+    neg = (user @ negatives.T).float() / temperature  # (B, M)
+    neg = neg.masked_fill(negative_ids[None, :] == positive_ids[:, None], float("-inf"))
+    logits = torch.cat([pos, neg], dim=1)
+    return F.cross_entropy(logits, torch.zeros(user.shape[0], dtype=torch.long, device=user.device))
+
+
+def bpr(positive_scores: torch.Tensor, negative_scores: torch.Tensor) -> torch.Tensor:
+    """Bayesian personalised ranking: mean of ``-log sigmoid(s_pos - s_neg)``.
+
+    Args:
+        positive_scores: ``(B,)`` or ``(B, 1)``.
+        negative_scores: ``(B,)`` or ``(B, n)`` (each row's negatives against its positive).
+
+    Example:
+        >>> round(float(bpr(torch.tensor([0.0]), torch.tensor([0.0]))), 4)  # log 2
+        0.6931
+    """
+    pos = positive_scores.float()
+    neg = negative_scores.float()
+    if pos.dim() == 1:
+        pos = pos[:, None]
+    if neg.dim() == 1:
+        neg = neg[:, None]
+    if pos.shape[0] != neg.shape[0] or pos.shape[1] != 1:
+        raise ValueError(
+            f"positive_scores (B,) and negative_scores (B, n) must share B, got "
+            f"{tuple(positive_scores.shape)} and {tuple(negative_scores.shape)}"
+        )
+    return -F.logsigmoid(pos - neg).mean()
