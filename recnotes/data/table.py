@@ -33,8 +33,8 @@ class FeatureTable:
         >>> schema = Schema([Feature("item_ids", "sparse", vocab_size=5), Feature("label", "label")])
         >>> table = FeatureTable({"item_ids": torch.tensor([1, 2, 3]),
         ...                       "label": torch.tensor([1.0, 0.0, 1.0])}, schema)
-        >>> len(table), table[1:]["item_ids"].tolist()
-        (3, [2, 3])
+        >>> len(table), table[1:]["item_ids"].tolist(), table["label"].tolist()
+        (3, [2, 3], [1.0, 0.0, 1.0])
     """
 
     def __init__(
@@ -75,8 +75,13 @@ class FeatureTable:
     def __len__(self) -> int:
         return self._len
 
-    def __getitem__(self, index) -> dict[str, torch.Tensor]:
-        """A batch: every column indexed by an int slice, index tensor or boolean mask."""
+    def __getitem__(self, index):
+        """A column by name (``table["item_ids"]``), or a batch: every column indexed by an int,
+        slice, index tensor or boolean mask."""
+        if isinstance(index, str):
+            if index not in self.columns:
+                raise KeyError(f"no column '{index}' (columns: {sorted(self.columns)})")
+            return self.columns[index]
         if isinstance(index, int):
             index = slice(index, index + 1)
         return {k: v[index] for k, v in self.columns.items()}
