@@ -3,7 +3,8 @@
 One script drives every retriever in the registry (family ``recall`` or ``sequential``: the models
 with ``user_embedding``, ``item_embedding`` and ``loss``). For each model and seed it builds the
 dataset (:mod:`recnotes.data.retrieval`), builds the model with the per-dataset settings below,
-trains it with the Trainer on "history -> next item" rows (early stopping on validation NDCG@10 under
+trains it with the Trainer on "history -> next item" rows, or on one row per user with a target
+at every position for models whose ``train_view`` is ``"sequences"`` (early stopping on validation NDCG@10 under
 full ranking, best epoch restored) and scores the test items once. Each model gets one results file,
 ``results/<dataset>/<model>[-<variant>].json``, with the mean and standard deviation over the seeds,
 the per-seed values and curves, and the command that re-runs it.
@@ -247,7 +248,13 @@ def run_seed(spec, args, protocol: Protocol, data: RetrievalData, setting: Setti
         return {k: v for k, v in out.items() if "@" in k}
 
     trainer = Trainer(model, train_config, validate_fn=validate)
-    history = trainer.fit(data.train)
+    # Models trained on every position at once (SASRec, GRU4Rec) say so with train_view.
+    view = getattr(model, "train_view", "rows")
+    if view not in ("rows", "sequences"):
+        raise SystemExit(
+            f"{spec.display_name}.train_view must be 'rows' or 'sequences', got {view!r}"
+        )
+    history = trainer.fit(data.sequences if view == "sequences" else data.train)
     test = evaluate_split(model, data, data.test, ks, metrics, protocol.filter_seen)
     test = {k: v for k, v in test.items() if "@" in k}
     if data.name == "ml-1m" and not args.quick:

@@ -114,6 +114,11 @@ class RetrievalData:
         item_counts: ``(N,)`` float, how often each item is a training target.
         titles: ``N`` display names (``""`` for padding), or ``None``.
         notes: how the split was made, in a sentence or two (goes into results files).
+        sequences: the same training items as one row per user, for models trained on every
+            position at once (SASRec, GRU4Rec): the user-side features, ``history_ids`` = the last
+            ``L`` training items but one and ``target_ids`` ``(U, L)`` = the item that follows each
+            of them (0 where the position is padding). Users with fewer than two training items
+            have no row.
     """
 
     name: str
@@ -125,6 +130,7 @@ class RetrievalData:
     item_counts: torch.Tensor
     titles: list[str] | None
     notes: str
+    sequences: FeatureTable | None = None
 
     @property
     def num_items(self) -> int:
@@ -288,6 +294,27 @@ def build_retrieval_data(
                        torch.from_numpy(items[target_pos].copy()), seen)  # fmt: skip
 
     counts = np.bincount(items[rows], minlength=num_items + 1).astype(np.float32)
+    # -- the sequence view: the last L + 1 training items of each user, shifted by one -----------
+    window = _windows(items, starts, starts + train_len, max_len + 1)  # (U_all, L + 1)
+    seq_hist, seq_next = window[:, :-1], window[:, 1:]
+    seq_next = np.where(seq_hist > 0, seq_next, 0)
+    keep = (seq_next > 0).any(1)
+    seq_cols = user_columns(seq_users[keep])
+    seq_cols["history_ids"] = torch.from_numpy(seq_hist[keep])
+    seq_cols["target_ids"] = torch.from_numpy(seq_next[keep])
+    seq_schema = Schema(
+        [schema[name] for name in user_side(schema)]
+        + [
+            Feature(
+                "target_ids",
+                "sequence",
+                vocab_size=num_items + 1,
+                max_len=max_len,
+                shared_with="item_ids",
+            )
+        ]  # fmt: skip
+    )
+    sequences = FeatureTable(seq_cols, seq_schema)
     return RetrievalData(
         name=name,
         schema=schema,
@@ -298,6 +325,7 @@ def build_retrieval_data(
         item_counts=torch.from_numpy(counts),
         titles=titles,
         notes=notes,
+        sequences=sequences,
     )
 
 

@@ -126,3 +126,16 @@ def test_amazon_beauty_sizes(require_data):
     assert len(data.test) == 22_363 and data.num_items == 12_102
     assert len(data.train) == 198_502 - 3 * 22_363
     assert data.schema["item_attributes"].kind == "sequence"
+
+
+def test_the_sequence_view_predicts_every_next_training_item():
+    data = small()
+    seq = data.sequences
+    # user 1 trains on 1 2 3; user 2 on 2 3; user 3 on 4 1 (L = 3: last 4 items, shifted)
+    assert seq["user_ids"].tolist() == [1, 2, 3]
+    assert seq["history_ids"].tolist() == [[0, 1, 2], [0, 0, 2], [0, 0, 4]]
+    assert seq["target_ids"].tolist() == [[0, 2, 3], [0, 0, 3], [0, 0, 1]]
+    # the targets are exactly the training rows' items
+    assert sorted(seq["target_ids"][seq["target_ids"] > 0].tolist()) == sorted(
+        data.train["item_ids"].tolist()
+    )
