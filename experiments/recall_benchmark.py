@@ -170,6 +170,15 @@ BEAUTY: dict[str, Setting] = {
         source="RecBole 1.2.1 SASRec (CE) measured on this split and protocol "
         "(issue 6 of recnotes; H100)",
     ),  # fmt: skip
+    # GRU4Rec, full softmax cross-entropy: RecBole's configuration (embedding 64, hidden 128, one
+    # layer, dropout 0.3) with the SASRec peer run's batch 256 and lr 1e-3.
+    "gru4rec": Setting(config={"embed_dim": 64, "hidden_dim": 128, "num_layers": 1,
+                               "dropout": 0.3, "loss": "ce"},
+                       lr=1e-3, batch_size=256, epochs=200, patience=10,
+                       reference={"recall@5": 0.0443, "ndcg@5": 0.0305, "recall@10": 0.0676,
+                                  "ndcg@10": 0.0380},
+                       source="RecBole 1.2.1 GRU4Rec measured on this split and protocol "
+                              "(issue 6 of recnotes; H100)"),  # fmt: skip
     # SASRec, the paper's BCE with one negative per position (paper, Sec. IV-C: d = 50, two
     # blocks, one head, dropout 0.5 on Amazon, lr 1e-3, batch 128), history 20 as TIGER.
     "sasrec-bce": Setting(
