@@ -4,6 +4,19 @@ Each model file registers its models with [`recnotes.registry`][recnotes.registr
 imported here.
 """
 
+from recnotes.recall.gru4rec import GRU4Rec, GRU4RecConfig
 from recnotes.recall.ncf import GMF, NCFMLP, GMFConfig, NCFMLPConfig, NeuMF, NeuMFConfig
+from recnotes.recall.sasrec import SASRec, SASRecConfig
 
-__all__ = ["GMF", "GMFConfig", "NCFMLP", "NCFMLPConfig", "NeuMF", "NeuMFConfig"]
+__all__ = [
+    "GMF",
+    "GMFConfig",
+    "GRU4Rec",
+    "GRU4RecConfig",
+    "NCFMLP",
+    "NCFMLPConfig",
+    "NeuMF",
+    "NeuMFConfig",
+    "SASRec",
+    "SASRecConfig",
+]
