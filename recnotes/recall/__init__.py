@@ -7,6 +7,7 @@ imported here.
 from recnotes.recall.gru4rec import GRU4Rec, GRU4RecConfig
 from recnotes.recall.ncf import GMF, NCFMLP, GMFConfig, NCFMLPConfig, NeuMF, NeuMFConfig
 from recnotes.recall.sasrec import SASRec, SASRecConfig
+from recnotes.recall.stamp import STAMP, STAMPConfig
 
 __all__ = [
     "GMF",
@@ -19,4 +20,6 @@ __all__ = [
     "NeuMFConfig",
     "SASRec",
     "SASRecConfig",
+    "STAMP",
+    "STAMPConfig",
 ]
