@@ -5,5 +5,22 @@ imported here.
 """
 
 from recnotes.generative.hstu import HSTU, HSTUConfig
+from recnotes.generative.rqvae import (
+    RQVAE,
+    RQVAEConfig,
+    SemanticIdError,
+    SemanticIds,
+    semantic_ids,
+    train_rqvae,
+)
 
-__all__ = ["HSTU", "HSTUConfig"]
+__all__ = [
+    "HSTU",
+    "HSTUConfig",
+    "RQVAE",
+    "RQVAEConfig",
+    "SemanticIdError",
+    "SemanticIds",
+    "semantic_ids",
+    "train_rqvae",
+]
