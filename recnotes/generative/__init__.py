@@ -13,6 +13,7 @@ from recnotes.generative.rqvae import (
     semantic_ids,
     train_rqvae,
 )
+from recnotes.generative.tiger import TIGER, PrefixTrie, TIGERConfig
 
 __all__ = [
     "HSTU",
@@ -21,6 +22,9 @@ __all__ = [
     "RQVAEConfig",
     "SemanticIdError",
     "SemanticIds",
+    "PrefixTrie",
+    "TIGER",
+    "TIGERConfig",
     "semantic_ids",
     "train_rqvae",
 ]
