@@ -4,7 +4,9 @@
     python -m recnotes datasets                  the datasets and where their files go
     python -m recnotes train MODEL [options]     train on a dataset, evaluate on its test split
     python -m recnotes evaluate CHECKPOINT_DIR   re-evaluate a trained model on its test split
-    python -m recnotes recommend --user ID --checkpoint CHECKPOINT_DIR
+    python -m recnotes pipeline train [--quick]   train recall -> pre-rank -> rank -> re-rank
+    python -m recnotes recommend --user ID       the funnel's list for a user (saved pipeline)
+    python -m recnotes recommend --user ID --checkpoint CHECKPOINT_DIR   one ranking model's top-k
 
 Every command prints what it does; errors say what to do next (an unknown model lists the known
 ones, a missing dataset file says where to put it).
@@ -26,6 +28,8 @@ EPILOG = """examples:
   python -m recnotes train toy --dataset synthetic --epochs 3 --out runs/toy
   python -m recnotes evaluate runs/toy
   python -m recnotes recommend --user 42 --checkpoint runs/toy
+  python -m recnotes pipeline train --quick --out runs/pipeline-quick
+  python -m recnotes recommend --user 42 --pipeline runs/pipeline-quick
 """
 
 
@@ -79,10 +83,42 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("evaluate", help="evaluate a trained checkpoint on its dataset's test split")
     p.add_argument("checkpoint", help="a folder written by `train` (holds config.json and best.pt)")
 
-    p = sub.add_parser("recommend", help="top-k items for one user from a trained checkpoint")
+    p = sub.add_parser(
+        "pipeline",
+        help="train the recall -> pre-rank -> rank -> re-rank pipeline",
+        description="Train every stage of the funnel in order (retriever, pre-ranker, ranker; the "
+        "re-ranker has no parameters) on MovieLens-1M, or on the synthetic data with --quick, and "
+        "save it for `recommend`.",
+    )
+    p.add_argument("action", choices=["train"], help="what to do (train)")
+    p.add_argument("--dataset", choices=["ml-1m", "synthetic"], default="ml-1m",
+                   help="ml-1m (needs ml-1m/ under RECNOTES_DATA) or synthetic (default: ml-1m)")  # fmt: skip
+    p.add_argument("--quick", action="store_true",
+                   help="synthetic data and tiny models, seconds (also when RECNOTES_QUICK=1)")  # fmt: skip
+    p.add_argument("--out", default="runs/pipeline", help="folder for the trained pipeline (default: runs/pipeline)")
+    p.add_argument("--retriever", action="append", default=None, metavar="NAME",
+                   help="registered retriever (repeat to merge several; default: dssm)")  # fmt: skip
+    p.add_argument("--ranker", default=None, help="registered ranking model (default: embedding-mlp)")
+    p.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
+    p.add_argument("--threads", type=int, default=1, help="CPU threads for torch (default: 1)")
+
+    p = sub.add_parser(
+        "recommend",
+        help="a user's recommendations: the saved pipeline's funnel, or one checkpoint's top-k",
+        description="Without --checkpoint: load the pipeline saved by `pipeline train` and print the "
+        "user's final list with every stage's scores and the funnel. With --checkpoint: the top-k "
+        "of one trained ranking model.",
+    )
     p.add_argument("--user", type=int, required=True, help="user id (as in the dataset)")
-    p.add_argument("--checkpoint", required=True, help="a folder written by `train`")
-    p.add_argument("-k", type=int, default=10, help="how many items (default: 10)")
+    p.add_argument("--checkpoint", default=None, help="a folder written by `train` (one ranking model)")
+    p.add_argument("--pipeline", default="runs/pipeline",
+                   help="a folder written by `pipeline train` (default: runs/pipeline)")  # fmt: skip
+    p.add_argument("-k", type=int, default=None, help="how many items (default: 20 pipeline, 10 checkpoint)")
+    p.add_argument("--topk-recall", type=int, default=None, help="recall candidates (default: 200)")
+    p.add_argument("--reranker", choices=["mmr", "dpp"], default=None, help="default: mmr")
+    p.add_argument("--lambda", dest="lambda_mmr", type=float, default=None,
+                   help="MMR trade-off in [0, 1]; 1 keeps the ranker's order (default: 0.5)")  # fmt: skip
+    p.add_argument("--theta", type=float, default=None, help="DPP trade-off in [0, 1) (default: 0.5)")
     return parser
 
 
@@ -171,9 +207,64 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_pipeline(args: argparse.Namespace) -> int:
+    import os
+    from dataclasses import replace
+
+    import torch
+
+    from recnotes.pipeline import ml1m_config, quick_config, train_pipeline
+
+    torch.set_num_threads(max(1, args.threads))
+    quick = args.quick or os.environ.get("RECNOTES_QUICK") == "1"
+    if quick or args.dataset == "synthetic":
+        from recnotes.data.retrieval import retrieval_synthetic
+
+        data, dataset, config = retrieval_synthetic(), {"name": "synthetic"}, quick_config()
+    else:
+        from recnotes.data.retrieval import retrieval_movielens_1m
+
+        data, dataset = retrieval_movielens_1m(max_len=50), {"name": "ml-1m", "max_len": 50}
+        config = ml1m_config()
+    changes: dict = {"seed": args.seed}
+    if args.retriever:
+        changes["retrievers"] = tuple(args.retriever)
+    if args.ranker:
+        changes["ranker"] = args.ranker
+        changes["ranker_config"] = {}
+    config = replace(config, **changes)
+    print(f"training the pipeline on {data}", flush=True)
+    pipe = train_pipeline(data, config)
+    out = pipe.save(args.out, dataset)
+    print(f"pipeline: {out}\ntry it: python -m recnotes recommend --user "
+          f"{int(data.test.user_ids[0])} --pipeline {out}")  # fmt: skip
+    return 0
+
+
+def _cmd_recommend_pipeline(args: argparse.Namespace) -> int:
+    from recnotes.pipeline import load_pipeline
+
+    pipe = load_pipeline(Path(args.pipeline))
+    options = {"reranker": args.reranker, "theta_dpp": args.theta}
+    rec = pipe.recommend_for_user(args.user, args.topk_recall, args.k, args.lambda_mmr, **options)
+    f = rec.funnel
+    print(
+        f"funnel for user {rec.user_id}: catalogue {f['catalogue']:,} -> recall {f['recall']} -> "
+        f"pre-rank {f['prerank']} -> rank {f['rank']} -> re-rank {f['rerank']}"
+    )
+    print(f"{'':>4} {'item':>6} {'recall':>7} {'prerank':>8} {'rank':>7}  title")
+    for i, row in enumerate(rec.items, start=1):
+        print(f"{i:>3}. {row['item_id']:>6} {row['recall_score']:+7.3f} {row['prerank_score']:+8.3f} "
+              f"{row['rank_score']:+7.3f}  {row['title']}")  # fmt: skip
+    return 0
+
+
 def _cmd_recommend(args: argparse.Namespace) -> int:
     from recnotes.tasks import recommend_from_checkpoint
 
+    if args.checkpoint is None:
+        return _cmd_recommend_pipeline(args)
+    args.k = 10 if args.k is None else args.k
     rows = recommend_from_checkpoint(Path(args.checkpoint), user_id=args.user, k=args.k)
     print(f"top-{args.k} for user {args.user}:")
     for rank, row in enumerate(rows, start=1):
@@ -202,6 +293,8 @@ def main(argv: list[str] | None = None) -> int:
             return _cmd_evaluate(args)
         if args.command == "recommend":
             return _cmd_recommend(args)
+        if args.command == "pipeline":
+            return _cmd_pipeline(args)
     except (UnknownModelError, DataNotFoundError, FileNotFoundError, ValueError, KeyError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2

@@ -65,6 +65,7 @@ __all__ = [
     "DEFAULT_KS",
     "RANKING_METRICS",
     "build_seen",
+    "as_csr",
     "rank_targets",
     "ranking_metrics",
     "dot_scorer",
@@ -153,8 +154,33 @@ def build_seen(
     return indptr, items.long()[order]
 
 
-def _as_csr(seen: Seen, num_users: int, num_items: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """Validate ``seen`` (a CSR tuple, a list of tensors or a CSR object) and return it as CSR."""
+def as_csr(seen: Seen, num_users: int, num_items: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Validate ``seen`` and return it as one CSR pair ``(indptr, indices)``.
+
+    Every function that takes ``seen`` (full ranking, sampled negatives, the retrieval index's
+    ``exclude``) goes through this one check, so the three accepted forms mean the same everywhere.
+
+    Args:
+        seen: the items of each user (see [`Seen`][recnotes.evaluate.Seen]): a CSR pair
+            ``(indptr, indices)``, a list of ``num_users`` 1-D index tensors, or an object with
+            ``indptr`` and ``indices`` attributes (``SeenItems``; users beyond its table have
+            seen nothing).
+        num_users: rows ``U`` the CSR must have.
+        num_items: item columns ``N``; every index must be in ``[0, N)``.
+
+    Returns:
+        ``indptr`` ``(U + 1,)`` and ``indices`` ``(nnz,)``, both int64: user ``u`` has seen
+        ``indices[indptr[u]:indptr[u + 1]]``.
+
+    Raises:
+        ValueError: a malformed CSR (wrong length, decreasing offsets), float or out-of-range
+            indices, a list with the wrong number of rows, or an unsupported type.
+
+    Example:
+        >>> indptr, indices = as_csr([torch.tensor([2, 0]), torch.tensor([], dtype=torch.long)], 2, 3)
+        >>> indptr.tolist(), indices.tolist()
+        ([0, 2, 2], [2, 0])
+    """
     if hasattr(seen, "indptr") and hasattr(seen, "indices"):
         # A CSR object such as recnotes.data.sampling.SeenItems. Its ids must be item columns:
         # a table built with first_id=1 covers one item fewer than the scores and is rejected here.
@@ -262,7 +288,7 @@ def rank_targets(
     s = torch.as_tensor(scores)
     if s.dim() != 2:
         raise ValueError(f"scores must be 2-D (users, candidates), got shape {tuple(s.shape)}")
-    csr = _as_csr(exclude, s.shape[0], s.shape[1])
+    csr = as_csr(exclude, s.shape[0], s.shape[1])
     mask = _seen_mask(csr, torch.arange(s.shape[0]), s.shape[1], None)
     return M.target_rank_counts(s, targets, mask)
 
@@ -498,7 +524,7 @@ def full_ranking_fn(
         if not counts:  # first chunk: N is known, check what depends on it once
             if t.max() >= num_items:
                 raise ValueError(f"targets must be item indices in [0, {num_items})")
-            csr = None if seen is None else _as_csr(seen, t.shape[0], num_items)
+            csr = None if seen is None else as_csr(seen, t.shape[0], num_items)
             ex = _check_exclude_items(exclude_items, num_items, t)
         mask = _seen_mask(csr, chunk, num_items, ex)
         counts.append(M.target_rank_counts(scores.detach(), t[chunk], mask))
@@ -608,7 +634,7 @@ def sample_negatives(
         raise ValueError(f"num_negatives must be an integer >= 1, got {num_negatives!r}")
     if t.max() >= num_items:
         raise ValueError(f"targets must be item indices in [0, {num_items})")
-    csr = None if seen is None else _as_csr(seen, t.shape[0], num_items)
+    csr = None if seen is None else as_csr(seen, t.shape[0], num_items)
     ex = _check_exclude_items(exclude_items, num_items, t)
     generator = torch.Generator().manual_seed(seed)
     rows_per_chunk = max(1, _TARGET_BUDGET // num_items)

@@ -64,7 +64,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from recnotes.evaluate import Seen, _as_csr
+from recnotes.evaluate import Seen, as_csr
 
 __all__ = ["KINDS", "METRICS", "FaissNotInstalledError", "Index", "build_index"]
 
@@ -283,7 +283,7 @@ class Index:
             raise ValueError(f"k={k} is larger than the catalogue ({self.num_items} items)")
         if exclude is None:
             return None
-        csr = _as_csr(exclude, rows, self.num_items)
+        csr = as_csr(exclude, rows, self.num_items)
         indptr, indices = csr
         row_of = torch.repeat_interleave(torch.arange(rows), indptr[1:] - indptr[:-1])
         distinct = torch.unique(row_of * self.num_items + indices)

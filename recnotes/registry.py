@@ -59,6 +59,7 @@ STATUSES: tuple[str, ...] = ("implemented", "reproduced")
 # The modules whose import registers the models. Stage packages import their model files.
 _MODEL_PACKAGES: tuple[str, ...] = (
     "recnotes.recall",
+    "recnotes.prerank",
     "recnotes.ranking",
     "recnotes.rerank",
     "recnotes.multitask",

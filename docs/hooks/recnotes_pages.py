@@ -29,6 +29,21 @@ replaces it with Markdown before the page is converted:
     ``benchmarks/bench_rerank.py``): each timed method, its picks and seconds, with the load
     average the machine had; or "not measured yet".
 
+``<!-- recnotes:sequential-bench -->``
+    the training throughput of the sequential retrievers from ``results/benchmarks/sequential.json``
+    (written by ``benchmarks/bench_sequential.py``): per model, milliseconds per training step
+    (wall clock and CPU), steps/s and sequences/s, and the encoder's forward alone, with the batch
+    shape and the load average; or "not measured yet".
+
+``<!-- recnotes:pipeline-metrics -->``
+    the funnel's stage metrics from ``results/<dataset>/pipeline.json`` (written by
+    ``experiments/pipeline_ml1m.py``; ``dataset=ml-1m`` is the default): one row per stage and
+    metric, then the command, commit, device and date; or "not measured yet".
+``<!-- recnotes:pipeline-bench -->``
+    the serving latency of ``results/benchmarks/pipeline.json`` (written by
+    ``benchmarks/bench_pipeline.py``): p50, p95 and mean of ``recommend_for_user`` and the seconds
+    for every user in batch, with the load average; or "not measured yet".
+
 Headers are in the page's language (the ``docs/<lang>/`` folder it comes from). A marker that is
 unknown or malformed fails the build with the page's path, like a missing snippet does.
 """
@@ -477,6 +492,151 @@ def render_rerank_bench(lang: str = "en", root: str | Path | None = None) -> str
     return "\n".join(lines) + "\n\n" + meta + "\n"
 
 
+_SEQ_BENCH = {
+    "en": {
+        "head": ("Model", "Parameters", "Train step, wall (ms)", "Train step, CPU (ms)",
+                 "Steps / s", "Sequences / s", "Sequences / CPU s", "Encoder forward, wall (ms)",
+                 "Encoder forward, CPU (ms)"),
+        "sizes": "Batch {batch_size} x L = {max_len}, {num_items:,} items, full-length rows with a "
+                 "target at every position; median of {steps} steps after {warmup} warm-up steps; "
+                 "one torch thread. Steps / s and sequences / s are per wall-clock second; CPU "
+                 "columns count the process's own CPU time.",
+        "load": "Load average before the run: {load}.",
+    },
+    "zh": {
+        "head": ("模型", "参数量", "训练一步，墙钟（毫秒）", "训练一步，CPU（毫秒）", "步 / 秒",
+                 "序列 / 秒", "序列 / CPU 秒", "编码器前向，墙钟（毫秒）", "编码器前向，CPU（毫秒）"),
+        "sizes": "批大小 {batch_size}，L = {max_len}，{num_items:,} 个物品，每行都是满长度且每个位置"
+                 "都有目标；先热身 {warmup} 步，再取 {steps} 步的中位数；一个 torch 线程。步 / 秒和"
+                 "序列 / 秒按墙钟时间计；CPU 列只计本进程自己的 CPU 时间。",
+        "load": "运行前的负载均值：{load}。",
+    },
+}
+
+
+def render_sequential_bench(lang: str = "en", root: str | Path | None = None) -> str:
+    """The Markdown of a ``sequential-bench`` marker, from ``<results>/benchmarks/sequential.json``."""
+    import json
+
+    from recnotes import registry
+
+    t, speed = _SEQ_BENCH[lang], _BOARD[lang]
+    path = _bench_file("sequential.json", root)
+    if not path.exists():
+        return f"*{speed['speed_none']}*\n"
+
+    def ms(value: Any) -> str:
+        return _num(value * 1000 if isinstance(value, (int, float)) else None, ",.1f")
+
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        st, figures = data["settings"], data["figures"]
+        lines = ["| " + " | ".join(t["head"]) + " |", "|---|" + "---:|" * 8]
+        for name, row in figures.items():
+            try:
+                label = registry.get(name).display_name
+            except registry.UnknownModelError:
+                label = name
+            lines.append("| " + " | ".join([
+                label, _num(row["num_params"], ",d"), ms(row["train_step_s"]),
+                ms(row.get("train_step_cpu_s")), _num(row["train_steps_per_s"], ".2f"),
+                _num(row["train_sequences_per_s"], ",.0f"),
+                _num(row.get("train_sequences_per_cpu_s"), ",.0f"),
+                ms(row["encoder_forward_s"]), ms(row.get("encoder_forward_cpu_s"))]) + " |")
+        sizes = t["sizes"].format(**{k: st[k] for k in ("batch_size", "max_len", "num_items",
+                                                        "steps", "warmup")})
+        load = ", ".join(f"{x:.1f}" for x in data["load_average"]["before"])
+    except (ValueError, KeyError, TypeError) as err:
+        raise MarkerError(f"{path}: cannot read the sequential benchmark ({err!r})") from err
+    meta = _bench_meta(data, lang) + " " + t["load"].format(load=load)
+    return "\n".join(lines) + "\n\n" + sizes + " " + meta + "\n"
+
+
+_PIPELINE = {
+    "en": {
+        "head": ("Stage", "Metric", "Value"),
+        "stages": {"recall": "recall", "prerank": "pre-rank", "rank": "rank (its own top-k)",
+                   "rerank": "re-rank"},
+        "users": "{users:,} test users; protocol `{protocol}`.",
+        "bench_head": ("Call", "Users", "p50 (ms)", "p95 (ms)", "mean (ms)", "CPU p50 (ms)",
+                       "total (s)", "CPU total (s)"),
+        "single": "`recommend_for_user`, one user at a time",
+        "batch": "`recommend_for_users`, every user in one call",
+        "funnel": "Funnel: {catalogue:,} items -> recall {topk_recall} -> pre-rank {topk_prerank} "
+                  "-> re-rank ({reranker}) {topk_final}; {dataset}.",
+        "load": "Load average before the run: {load}.",
+    },
+    "zh": {
+        "head": ("阶段", "指标", "数值"),
+        "stages": {"recall": "召回", "prerank": "粗排", "rank": "精排（自身的 top-k）",
+                   "rerank": "重排"},
+        "users": "{users:,} 个测试用户；评测协议 `{protocol}`。",
+        "bench_head": ("调用", "用户数", "p50（毫秒）", "p95（毫秒）", "均值（毫秒）",
+                       "CPU 时间 p50（毫秒）", "总计（秒）", "CPU 时间总计（秒）"),
+        "single": "`recommend_for_user`，逐个用户调用",
+        "batch": "`recommend_for_users`，一次调用处理全部用户",
+        "funnel": "漏斗：{catalogue:,} 个物品 -> 召回 {topk_recall} -> 粗排 {topk_prerank} "
+                  "-> 重排（{reranker}）{topk_final}；数据集 {dataset}。",
+        "load": "运行前的负载均值：{load}。",
+    },
+}
+
+
+def render_pipeline_metrics(
+    args: Mapping[str, str], lang: str = "en", root: str | Path | None = None
+) -> str:
+    """The Markdown of a ``pipeline-metrics`` marker, from ``<results>/<dataset>/pipeline.json``."""
+    import json
+
+    from recnotes import results as R
+
+    unknown = set(args) - {"dataset"}
+    if unknown:
+        raise MarkerError(f"pipeline-metrics marker: unknown argument(s) {sorted(unknown)}")
+    t, speed = _PIPELINE[lang], _BOARD[lang]
+    path = Path(R.RESULTS_DIR if root is None else root) / args.get("dataset", "ml-1m") / "pipeline.json"
+    if not path.exists():
+        return f"*{speed['speed_none']}*\n"
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        lines = ["| " + " | ".join(t["head"]) + " |", "|---|---|---:|"]
+        for key, value in data["metrics"].items():
+            stage, _, metric = key.partition(".")
+            lines.append(f"| {t['stages'].get(stage, stage)} | {_cell(metric)} | {_num(value, '.4f')} |")
+        users = t["users"].format(users=data["config"]["test_users"], protocol=data["protocol"])
+    except (ValueError, KeyError, TypeError) as err:
+        raise MarkerError(f"{path}: cannot read the pipeline results ({err!r})") from err
+    return "\n".join(lines) + "\n\n" + users + " " + _bench_meta(data, lang) + "\n"
+
+
+def render_pipeline_bench(lang: str = "en", root: str | Path | None = None) -> str:
+    """The Markdown of a ``pipeline-bench`` marker, from ``<results>/benchmarks/pipeline.json``."""
+    import json
+
+    t, speed = _PIPELINE[lang], _BOARD[lang]
+    path = _bench_file("pipeline.json", root)
+    if not path.exists():
+        return f"*{speed['speed_none']}*\n"
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        single, batch = data["figures"]["single_user_ms"], data["figures"]["all_users"]
+        lines = ["| " + " | ".join(t["bench_head"]) + " |", "|---|" + "---:|" * 7,
+                 f"| {t['single']} | {single['users']:,} | {_num(single['p50'], '.1f')} | "
+                 f"{_num(single['p95'], '.1f')} | {_num(single['mean'], '.1f')} | "
+                 f"{_num(single.get('cpu_p50'), '.1f')} | – | – |",
+                 f"| {t['batch']} | {batch['users']:,} | – | – | – | – | "
+                 f"{_num(batch['seconds'], '.1f')} | {_num(batch.get('cpu_seconds'), '.1f')} |"]
+        st = data["settings"]
+        funnel = t["funnel"].format(catalogue=st["catalogue"], topk_recall=st["topk_recall"],
+                                    topk_prerank=st["topk_prerank"], reranker=st["reranker"],
+                                    topk_final=st["topk_final"], dataset=st["dataset"])
+        load = ", ".join(f"{x:.1f}" for x in data["load_average"]["before"])
+    except (ValueError, KeyError, TypeError) as err:
+        raise MarkerError(f"{path}: cannot read the pipeline benchmark ({err!r})") from err
+    meta = _bench_meta(data, lang) + " " + t["load"].format(load=load)
+    return "\n".join(lines) + "\n\n" + funnel + " " + meta + "\n"
+
+
 def page_language(src_uri: str, default: str = "en") -> str:
     """The language of a page from its path under docs/ (``"zh/recall/index.md"`` -> ``"zh"``)."""
     head = src_uri.split("/", 1)[0]
@@ -530,13 +690,24 @@ def replace_markers(markdown: str, src_uri: str, results_root: str | Path | None
                 if args:
                     raise MarkerError(f"rerank-bench marker takes no arguments, got {sorted(args)}")
                 return render_rerank_bench(lang, results_root)
+            if name == "pipeline-metrics":
+                return render_pipeline_metrics(args, lang, results_root)
+            if name == "pipeline-bench":
+                if args:
+                    raise MarkerError(f"pipeline-bench marker takes no arguments, got {sorted(args)}")
+                return render_pipeline_bench(lang, results_root)
+            if name == "sequential-bench":
+                if args:
+                    raise MarkerError(f"sequential-bench marker takes no arguments, got {sorted(args)}")
+                return render_sequential_bench(lang, results_root)
             if name == "index-bench":
                 if args:
                     raise MarkerError(f"index-bench marker takes no arguments, got {sorted(args)}")
                 return render_index_bench(lang, results_root)
             raise MarkerError(
                 f"unknown marker 'recnotes:{name}' "
-                "(known: model-index, results, leaderboard, speed, index-bench, rerank-bench)"
+                "(known: model-index, results, leaderboard, speed, index-bench, rerank-bench, "
+                "sequential-bench, pipeline-metrics, pipeline-bench)"
             )
         except (MarkerError, ValueError) as err:
             raise PluginError(f"{src_uri}: {match.group(0)}: {err}") from err

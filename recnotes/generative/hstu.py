@@ -255,6 +255,7 @@ class HSTU(nn.Module):
 
     # --8<-- [end:forward]
 
+    # --8<-- [start:loss]
     def loss(self, batch: Mapping[str, torch.Tensor]) -> torch.Tensor:
         """Softmax cross-entropy of the next item at every target position, over all items."""
         history = self._history(batch)
@@ -264,6 +265,8 @@ class HSTU(nn.Module):
         items = F.normalize(self.item.weight[1:], dim=-1)  # (N - 1, D)
         logits = hidden[mask] @ items.T / self.config.temperature  # (M, N - 1)
         return F.cross_entropy(logits, targets[mask] - 1)
+
+    # --8<-- [end:loss]
 
     def _history(self, batch: Mapping[str, torch.Tensor]) -> torch.Tensor:
         if "history_ids" not in batch:

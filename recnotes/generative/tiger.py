@@ -237,7 +237,7 @@ class TIGER(nn.Module):
     # --8<-- [start:encode]
     def encode(self, history: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """History ``(B, L)`` -> encoder states ``(B, L*T, D)`` and the key mask ``(B, L*T)``."""
-        tokens = self.item_tokens[history].flatten(1)  # (B, L*T); padding items -> 0 tokens
+        tokens = self.item_tokens[history].flatten(1)  # Eq. (1): (B, L*T); padding -> 0 tokens
         keep = tokens != _PAD
         n = tokens.shape[1]
         pos = torch.arange(n, device=tokens.device)

@@ -5,6 +5,7 @@ and product blocks, target attention, self-attention and experts/gates join
 this package with the models that first need them.
 """
 
+from recnotes.layers.capsule import dynamic_routing, squash
 from recnotes.layers.embedding import FeatureEmbedding, masked_mean
 from recnotes.layers.interaction import (
     FeaturesLinear,
@@ -23,7 +24,9 @@ __all__ = [
     "FeaturesLinear",
     "FieldVectors",
     "bi_interaction",
+    "dynamic_routing",
     "fm_interaction",
     "masked_mean",
     "pair_indices",
+    "squash",
 ]

@@ -142,7 +142,7 @@ class GRU4Rec(nn.Module):
         )
         out, _ = self.gru(packed)  # Eq. (1)-(4): the GRU recurrence
         out, _ = nn.utils.rnn.pad_packed_sequence(out, batch_first=True, total_length=length)
-        out = self.output(self.dropout(out))  # (B, L, D)
+        out = self.output(self.dropout(out))  # Eq. (5), (B, L, D)
         # put the outputs back at their (left-padded) positions; padding positions are zero
         back = torch.zeros_like(out).scatter(1, order.unsqueeze(-1).expand_as(out), out)
         return back * (history > 0).unsqueeze(-1)
@@ -168,7 +168,7 @@ class GRU4Rec(nn.Module):
         mask = targets > 0
         h, pos = hidden[mask], targets[mask]  # (M, D), (M,)
         if self.config.loss == "ce":
-            return F.cross_entropy(h @ self.item.weight[1:].T, pos - 1)
+            return F.cross_entropy(h @ self.item.weight[1:].T, pos - 1)  # Eq. (7)
         scores = h @ self.item(pos).T  # (M, M): the other positions' targets are negatives
         other = pos[None, :] != pos[:, None]  # a negative equal to the target is not one
         margin = scores.diagonal()[:, None] - scores  # Eq. (6): BPR on score differences

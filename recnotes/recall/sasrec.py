@@ -69,7 +69,7 @@ class SASRecConfig:
     num_blocks: int = 2  # paper, Sec. IV-C: two self-attention blocks
     num_heads: int = 1  # paper: a single head (multi-head did not help, Sec. IV-F)
     dropout: float = 0.5  # paper, Sec. IV-C: 0.5 on the sparse Amazon data, 0.2 on ML-1M
-    loss: str = "bce"  # "bce": paper, Eq. (10); "ce": full softmax cross-entropy over all items
+    loss: str = "bce"  # "bce": the paper's, Eq. (7); "ce": softmax cross-entropy, Eq. (8)
     num_negatives: int = 1  # BCE negatives per position (paper: one)
     init_std: float = 0.02  # normal init of the embeddings
     check_inputs: bool = True  # validate batches against the schema
@@ -99,14 +99,14 @@ class SASRecConfig:
 # --8<-- [start:block]
 class SASRecBlock(nn.Module):
     """One self-attention block: causal multi-head attention, then a point-wise feed-forward
-    network, each as ``x + Dropout(f(LayerNorm(x)))``, Eqs. (3)-(5)."""
+    network, each as ``x + Dropout(f(LayerNorm(x)))``, Eqs. (2)-(4)."""
 
     def __init__(self, config: SASRecConfig) -> None:
         super().__init__()
         d = config.embed_dim
         self.heads = config.num_heads
         self.attn_norm = nn.LayerNorm(d)
-        self.qkv = nn.Linear(d, 3 * d)  # W^Q, W^K, W^V of Eq. (3), one matrix
+        self.qkv = nn.Linear(d, 3 * d)  # W^Q, W^K, W^V of Eq. (2), one matrix
         self.out = nn.Linear(d, d)
         self.ffn_norm = nn.LayerNorm(d)
         self.ffn = nn.Sequential(nn.Linear(d, d), nn.ReLU(), nn.Dropout(config.dropout),
@@ -118,15 +118,15 @@ class SASRecBlock(nn.Module):
         b, length, d = x.shape
         q, k, v = self.qkv(self.attn_norm(x)).chunk(3, dim=-1)  # (B, L, D) each
         split = lambda t: t.view(b, length, self.heads, -1).transpose(1, 2)  # noqa: E731
-        attended = F.scaled_dot_product_attention(  # Eq. (3): softmax(Q K^T / sqrt(d)) V
+        attended = F.scaled_dot_product_attention(  # Eq. (2): softmax(Q K^T / sqrt(d) + A) V
             split(q),
             split(k),
             split(v),
             attn_mask=allowed,
             dropout_p=self.p if self.training else 0.0,
         )  # (B, H, L, D / H)
-        x = x + self.dropout(self.out(attended.transpose(1, 2).reshape(b, length, d)))
-        x = x + self.dropout(self.ffn(self.ffn_norm(x)))  # Eq. (4)
+        x = x + self.dropout(self.out(attended.transpose(1, 2).reshape(b, length, d)))  # Eq. (3)
+        x = x + self.dropout(self.ffn(self.ffn_norm(x)))  # Eqs. (3)-(4)
         return x * keep  # padding positions stay zero
 
 
@@ -175,7 +175,7 @@ class SASRec(nn.Module):
         self._history_schema = schema.select(["history_ids"])
         d = config.embed_dim
         self.item = nn.Embedding(self.num_items, d, padding_idx=0)  # E, input and output
-        self.position = nn.Embedding(self.max_len, d)  # P, learned, Eq. (2)
+        self.position = nn.Embedding(self.max_len, d)  # P, learned, Eq. (1)
         nn.init.normal_(self.item.weight, std=config.init_std)
         nn.init.normal_(self.position.weight, std=config.init_std)
         with torch.no_grad():
@@ -193,7 +193,7 @@ class SASRec(nn.Module):
         keep = (history > 0).unsqueeze(-1).float()  # (B, L, 1)
         positions = torch.arange(self.max_len - length, self.max_len, device=history.device)
         x = self.item(history) * math.sqrt(self.config.embed_dim)  # as the authors' code
-        x = self.dropout(x + self.position(positions)) * keep  # Eq. (2)
+        x = self.dropout(x + self.position(positions)) * keep  # Eq. (1)
         causal = torch.ones(length, length, dtype=torch.bool, device=history.device).tril()
         allowed = causal & (history > 0)[:, None, :]  # (B, L, L): earlier, non-padding keys
         allowed = allowed | torch.eye(
@@ -201,8 +201,8 @@ class SASRec(nn.Module):
         )  # no empty row
         allowed = allowed.unsqueeze(1)  # (B, 1, L, L), broadcast over heads
         for block in self.blocks:
-            x = block(x, allowed, keep)  # Eqs. (3)-(5), stacked
-        return self.final_norm(x) * keep
+            x = block(x, allowed, keep)  # Eqs. (2)-(4), stacked
+        return self.final_norm(x) * keep  # Eq. (5)
 
     def user_embedding(self, batch: Mapping[str, torch.Tensor]) -> torch.Tensor:
         """The output at the last position (the most recent item), ``(B, D)``."""
@@ -219,21 +219,21 @@ class SASRec(nn.Module):
 
     # --8<-- [start:loss]
     def loss(self, batch: Mapping[str, torch.Tensor]) -> torch.Tensor:
-        """BCE with sampled negatives (Eq. 10) or softmax cross-entropy, over target positions."""
+        """BCE with sampled negatives (Eq. 7) or full softmax cross-entropy (Eq. 8), per target."""
         history = self._history(batch)
         targets = self._targets(batch, history)  # (B, L), 0 = no target here
         hidden = self.sequence_output(history)
         mask = targets > 0
         h, pos = hidden[mask], targets[mask]  # (M, D), (M,)
         if self.config.loss == "ce":
-            logits = h @ self.item.weight[1:].T  # (M, N - 1): every item but padding id 0
-            return F.cross_entropy(logits, pos - 1)
+            logits = h @ self.item.weight[1:].T  # Eq. (6), (M, N - 1): every item but padding id 0
+            return F.cross_entropy(logits, pos - 1)  # Eq. (8)
         neg = torch.randint(1, self.num_items - 1, (pos.shape[0], self.config.num_negatives),
                             device=pos.device)  # fmt: skip
         neg = neg + (neg >= pos[:, None]).long()  # uniform over the items other than the target
-        pos_logit = (h * self.item(pos)).sum(-1)  # (M,)
+        pos_logit = (h * self.item(pos)).sum(-1)  # Eq. (6), (M,)
         neg_logit = torch.einsum("md,mnd->mn", h, self.item(neg))  # (M, n)
-        return F.binary_cross_entropy_with_logits(  # Eq. (10), averaged over M positions
+        return F.binary_cross_entropy_with_logits(  # Eq. (7), averaged over M positions
             torch.cat([pos_logit[:, None], neg_logit], 1),
             torch.cat([torch.ones_like(pos_logit[:, None]), torch.zeros_like(neg_logit)], 1),
             reduction="sum",

@@ -134,6 +134,9 @@ class STAMP(nn.Module):
             self._item_schema.validate({"item_ids": batch.get("item_ids")})
         return self.item(batch["item_ids"])
 
+    # --8<-- [end:forward]
+
+    # --8<-- [start:loss]
     def loss(self, batch: Mapping[str, torch.Tensor]) -> torch.Tensor:
         """Softmax cross-entropy of the next item over all items, Eq. (6)."""
         user = self.user_embedding(batch)
@@ -146,7 +149,7 @@ class STAMP(nn.Module):
             raise BatchError("item_ids", "a training target is the padding id 0")
         return F.cross_entropy(user @ self.item.weight[1:].T, target - 1)
 
-    # --8<-- [end:forward]
+    # --8<-- [end:loss]
 
     def _history(self, batch: Mapping[str, torch.Tensor]) -> torch.Tensor:
         if "history_ids" not in batch:

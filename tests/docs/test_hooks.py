@@ -370,3 +370,69 @@ def test_rerank_bench_marker_renders_the_benchmark_file(tmp_path):
     assert "1.5, 1.0, 0.5" in out
     with pytest.raises(PluginError, match="takes no arguments"):
         pages.replace_markers("<!-- recnotes:rerank-bench x=1 -->", "en/a.md", results_root=tmp_path)
+
+
+def test_sequential_bench_marker_renders_the_benchmark_file(tmp_path):
+    import json
+
+    (tmp_path / "benchmarks").mkdir()
+    none = pages.replace_markers("<!-- recnotes:sequential-bench -->", "en/generative/hstu.md",
+                                 results_root=tmp_path)  # fmt: skip
+    assert "Not measured yet" in none
+    row = {"num_params": 123456, "train_step_s": 0.5, "train_step_cpu_s": 0.25,
+           "train_steps_per_s": 2.0, "train_sequences_per_s": 512.0,
+           "train_sequences_per_cpu_s": 1024.0, "encoder_forward_s": 0.0125,
+           "encoder_forward_cpu_s": 0.01, "encoder_sequences_per_s": 20480.0}  # fmt: skip
+    older = {k: v for k, v in row.items() if "cpu" not in k}  # a file written before CPU times
+    (tmp_path / "benchmarks" / "sequential.json").write_text(json.dumps({
+        "command": "python benchmarks/bench_sequential.py", "commit": "abc1234", "device": "cpu",
+        "date": "2026-11-23", "load_average": {"before": [7.25, 8.0, 9.0]},
+        "settings": {"batch_size": 256, "max_len": 20, "num_items": 12101, "steps": 30, "warmup": 5},
+        "figures": {"hstu": row, "no-such-model": older}}), encoding="utf-8")  # fmt: skip
+    out = pages.replace_markers("<!-- recnotes:sequential-bench -->", "en/generative/hstu.md",
+                                results_root=tmp_path)  # fmt: skip
+    assert "| HSTU | 123,456 | 500.0 | 250.0 | 2.00 | 512 | 1,024 | 12.5 | 10.0 |" in out
+    # an unregistered name is shown as written; missing CPU figures are a dash, not an error
+    assert "| no-such-model | 123,456 | 500.0 | – | 2.00 | 512 | – | 12.5 | – |" in out
+    assert "12,101 items" in out and "7.2, 8.0, 9.0" in out and "abc1234" in out
+    zh = pages.replace_markers("<!-- recnotes:sequential-bench -->", "zh/generative/hstu.md",
+                               results_root=tmp_path)  # fmt: skip
+    assert "训练一步，CPU（毫秒）" in zh and "12,101 个物品" in zh
+    with pytest.raises(PluginError, match="takes no arguments"):
+        pages.replace_markers("<!-- recnotes:sequential-bench x=1 -->", "en/a.md",
+                              results_root=tmp_path)  # fmt: skip
+
+
+def test_pipeline_markers_render_the_results_and_benchmark_files(tmp_path):
+    import json
+
+    (tmp_path / "benchmarks").mkdir()
+    (tmp_path / "ml-1m").mkdir()
+    for marker in ("pipeline-metrics", "pipeline-bench"):
+        none = pages.replace_markers(f"<!-- recnotes:{marker} -->", "en/pipeline.md", results_root=tmp_path)
+        assert "Not measured yet" in none
+    (tmp_path / "ml-1m" / "pipeline.json").write_text(json.dumps({
+        "command": "python experiments/pipeline_ml1m.py", "commit": "abc1234", "device": "cpu",
+        "date": "2026-11-23", "protocol": "ml1m-pipeline-leave-latest-out",
+        "metrics": {"recall.hr@200": 0.61234, "rank.auc": 0.8, "rerank.ild@20": 0.5},
+        "config": {"test_users": 6040}}), encoding="utf-8")
+    out = pages.replace_markers("<!-- recnotes:pipeline-metrics -->", "zh/pipeline.md", results_root=tmp_path)
+    assert "| 召回 | hr@200 | 0.6123 |" in out and "| 精排（自身的 top-k） | auc | 0.8000 |" in out
+    assert "6,040 个测试用户" in out and "abc1234" in out
+    (tmp_path / "benchmarks" / "pipeline.json").write_text(json.dumps({
+        "command": "python benchmarks/bench_pipeline.py", "commit": "def5678", "device": "cpu",
+        "date": "2026-11-23", "load_average": {"before": [2.0, 1.0, 0.5]},
+        "settings": {"dataset": "ml-1m", "catalogue": 3706, "topk_recall": 200, "topk_prerank": 100,
+                     "topk_final": 20, "reranker": "mmr"},
+        "figures": {"single_user_ms": {"p50": 7.25, "p95": 9.0, "mean": 7.5, "cpu_p50": 6.0,
+                                       "users": 300},
+                    "all_users": {"seconds": 31.04, "cpu_seconds": 29.0, "users": 6040}}}),
+        encoding="utf-8")
+    out = pages.replace_markers("<!-- recnotes:pipeline-bench -->", "en/pipeline.md", results_root=tmp_path)
+    assert "| 300 | 7.2 | 9.0 | 7.5 | 6.0 | – | – |" in out
+    assert "| 6,040 | – | – | – | – | 31.0 | 29.0 |" in out
+    assert "3,706 items -> recall 200" in out and "2.0, 1.0, 0.5" in out and "def5678" in out
+    with pytest.raises(PluginError, match="takes no arguments"):
+        pages.replace_markers("<!-- recnotes:pipeline-bench x=1 -->", "en/a.md", results_root=tmp_path)
+    with pytest.raises(PluginError, match="unknown argument"):
+        pages.replace_markers("<!-- recnotes:pipeline-metrics model=x -->", "en/a.md", results_root=tmp_path)
