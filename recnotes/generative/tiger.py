@@ -101,8 +101,10 @@ class PrefixTrie:
     def allowed(self, j: int, prefix: torch.Tensor) -> torch.Tensor:
         """``(P, V_j)`` bool: which values of position ``j`` continue each prefix key ``(P,)``."""
         size = self.vocab_sizes[j]
-        keys = prefix[:, None] * size + torch.arange(size)[None, :]  # (P, V_j)
-        valid = self.valid[j]
+        keys = (
+            prefix[:, None] * size + torch.arange(size, device=prefix.device)[None, :]
+        )  # (P, V_j)
+        valid = self.valid[j].to(prefix.device)
         at = torch.searchsorted(valid, keys).clamp_max(valid.numel() - 1)
         return valid[at] == keys
 
@@ -297,9 +299,10 @@ class TIGER(nn.Module):
             history = self._history(batch)
             memory, keep = self.encode(history)
             b = history.shape[0]
-            prefix = torch.full((b, 1, 1), _BOS, dtype=torch.long)  # (B, W, t) tokens
-            keys = torch.zeros(b, 1, dtype=torch.long)  # trie key of each beam's prefix
-            score = torch.zeros(b, 1)  # log-probability of each beam
+            dev = history.device
+            prefix = torch.full((b, 1, 1), _BOS, dtype=torch.long, device=dev)  # (B, W, t) tokens
+            keys = torch.zeros(b, 1, dtype=torch.long, device=dev)  # trie key of each beam's prefix
+            score = torch.zeros(b, 1, device=dev)  # log-probability of each beam
             for j in range(self.length):
                 w = prefix.shape[1]
                 mem = memory.repeat_interleave(w, 0)
@@ -316,7 +319,7 @@ class TIGER(nn.Module):
                 step = (value + lo)[:, :, None]
                 prefix = torch.cat([prefix.gather(1, parent[:, :, None].expand(-1, -1, prefix.shape[2])),
                                     step], dim=2)  # fmt: skip
-            codes = prefix[:, :, 1:] - torch.tensor(self.offsets)  # (B, W, T) token values
+            codes = prefix[:, :, 1:] - torch.tensor(self.offsets, device=dev)  # (B, W, T) values
             items = self._items_of(codes.flatten(0, 1)).view(b, -1)
             items = items.masked_fill(~torch.isfinite(score), 0)
             order = score.argsort(dim=1, descending=True)[:, :k]
@@ -328,9 +331,9 @@ class TIGER(nn.Module):
 
     def _items_of(self, codes: torch.Tensor) -> torch.Tensor:
         """Item id of each complete id ``(P, T)`` (0 for an invalid one; never produced by the trie)."""
-        table = self.item_tokens[1:] - torch.tensor(self.offsets)  # (N, T) codes by item
-        key = torch.zeros(table.shape[0], dtype=torch.long)
-        query = torch.zeros(codes.shape[0], dtype=torch.long)
+        table = self.item_tokens[1:] - torch.tensor(self.offsets, device=codes.device)  # (N, T)
+        key = torch.zeros(table.shape[0], dtype=torch.long, device=codes.device)
+        query = torch.zeros(codes.shape[0], dtype=torch.long, device=codes.device)
         for j, size in enumerate(self.ids.vocab_sizes):
             key, query = key * size + table[:, j], query * size + codes[:, j]
         order = torch.argsort(key)
