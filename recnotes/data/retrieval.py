@@ -47,7 +47,7 @@ import torch
 
 from recnotes.data.datasets import Root
 from recnotes.data.paths import DataError
-from recnotes.data.schema import Feature, Schema
+from recnotes.data.schema import BatchError, Feature, Schema
 from recnotes.data.table import FeatureTable
 
 __all__ = [
@@ -60,6 +60,7 @@ __all__ = [
     "retrieval_movielens_1m",
     "retrieval_amazon",
     "build_retrieval_data",
+    "next_item_targets",
 ]
 
 #: Item-side features are named with this prefix; all other non-label features are user-side.
@@ -166,6 +167,39 @@ def _csr(lengths: np.ndarray, items: np.ndarray, starts: np.ndarray) -> tuple[to
     indptr[1:] = np.cumsum(lengths)
     flat = np.repeat(starts - indptr[:-1], lengths) + np.arange(indptr[-1])
     return torch.from_numpy(indptr), torch.from_numpy(items[flat].astype(np.int64))
+
+
+def next_item_targets(batch, history: torch.Tensor, num_items: int) -> torch.Tensor:
+    """The next item at every position of a training batch, ``(B, L)``, 0 where there is none.
+
+    A batch of ``RetrievalData.sequences`` gives ``target_ids`` directly; a batch of
+    ``RetrievalData.train`` rows gives one ``item_ids`` after the history, placed at the last
+    position. Models trained on every position (SASRec, GRU4Rec, HSTU) read their targets here.
+
+    Raises:
+        BatchError: neither column, a wrong shape or dtype, ids outside ``[0, num_items)``, or no
+            target at all.
+
+    Example:
+        >>> history = torch.tensor([[0, 3, 5]])
+        >>> next_item_targets({"item_ids": torch.tensor([7])}, history, num_items=10).tolist()
+        [[0, 0, 7]]
+    """
+    if "target_ids" in batch:
+        targets = batch["target_ids"]
+        if targets.shape != history.shape or targets.dtype.is_floating_point:
+            raise BatchError("target_ids", f"must be integer ids shaped like history_ids "
+                             f"{tuple(history.shape)}, got {tuple(targets.shape)}")  # fmt: skip
+    elif "item_ids" in batch:
+        targets = torch.zeros_like(history)
+        targets[:, -1] = batch["item_ids"]
+    else:
+        raise BatchError("target_ids", "a training batch needs target_ids or item_ids")
+    if targets.numel() and (targets.min() < 0 or targets.max() >= num_items):
+        raise BatchError("target_ids", f"ids must be in [0, {num_items})")
+    if not (targets > 0).any():
+        raise BatchError("target_ids", "the batch has no target (every position is padding)")
+    return targets
 
 
 def build_retrieval_data(

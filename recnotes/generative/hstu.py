@@ -55,6 +55,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from recnotes.data import BatchError, Schema
+from recnotes.data.retrieval import next_item_targets
 from recnotes.registry import ModelSpec, Paper, register
 
 __all__ = ["HSTUConfig", "HSTU", "HSTULayer", "RelativeBias"]
@@ -259,7 +260,7 @@ class HSTU(nn.Module):
     def loss(self, batch: Mapping[str, torch.Tensor]) -> torch.Tensor:
         """Softmax cross-entropy of the next item at every target position, over all items."""
         history = self._history(batch)
-        targets = _targets(batch, history, self.num_items)
+        targets = next_item_targets(batch, history, self.num_items)
         hidden = self.sequence_output(history, batch.get("history_times"))
         mask = targets > 0
         items = F.normalize(self.item.weight[1:], dim=-1)  # (N - 1, D)
@@ -280,24 +281,6 @@ class HSTU(nn.Module):
             ):
                 raise BatchError("history_times", "must be integer seconds shaped like history_ids")
         return history
-
-
-def _targets(batch: Mapping[str, torch.Tensor], history: torch.Tensor, num_items: int):
-    """``target_ids (B, L)`` of a sequence batch, or ``item_ids`` at the last position of a row."""
-    if "target_ids" in batch:
-        targets = batch["target_ids"]
-        if targets.shape != history.shape or targets.dtype.is_floating_point:
-            raise BatchError("target_ids", "must be integer ids shaped like history_ids")
-    elif "item_ids" in batch:
-        targets = torch.zeros_like(history)
-        targets[:, -1] = batch["item_ids"]
-    else:
-        raise BatchError("target_ids", "a training batch needs target_ids or item_ids")
-    if targets.numel() and (targets.min() < 0 or targets.max() >= num_items):
-        raise BatchError("target_ids", f"ids must be in [0, {num_items})")
-    if not (targets > 0).any():
-        raise BatchError("target_ids", "the batch has no target (every position is padding)")
-    return targets
 
 
 PAPER = Paper(

@@ -44,6 +44,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from recnotes.data import BatchError, Schema
+from recnotes.data.retrieval import next_item_targets
 from recnotes.registry import ModelSpec, Paper, register
 
 __all__ = ["GRU4RecConfig", "GRU4Rec"]
@@ -163,7 +164,7 @@ class GRU4Rec(nn.Module):
     def loss(self, batch: Mapping[str, torch.Tensor]) -> torch.Tensor:
         """Softmax cross-entropy over all items, or BPR against the batch's other targets."""
         history = self._history(batch)
-        targets = _targets(batch, history, self.num_items)
+        targets = next_item_targets(batch, history, self.num_items)
         hidden = self.sequence_output(history)
         mask = targets > 0
         h, pos = hidden[mask], targets[mask]  # (M, D), (M,)
@@ -182,25 +183,6 @@ class GRU4Rec(nn.Module):
         if self.config.check_inputs:
             self._history_schema.validate({"history_ids": batch["history_ids"]})
         return batch["history_ids"]
-
-
-def _targets(batch: Mapping[str, torch.Tensor], history: torch.Tensor, num_items: int):
-    """``target_ids (B, L)`` of a sequence batch, or ``item_ids`` at the last position of a row."""
-    if "target_ids" in batch:
-        targets = batch["target_ids"]
-        if targets.shape != history.shape or targets.dtype.is_floating_point:
-            raise BatchError("target_ids", f"must be integer ids shaped like history_ids "
-                             f"{tuple(history.shape)}, got {tuple(targets.shape)}")  # fmt: skip
-    elif "item_ids" in batch:
-        targets = torch.zeros_like(history)
-        targets[:, -1] = batch["item_ids"]
-    else:
-        raise BatchError("target_ids", "a training batch needs target_ids or item_ids")
-    if targets.numel() and (targets.min() < 0 or targets.max() >= num_items):
-        raise BatchError("target_ids", f"ids must be in [0, {num_items})")
-    if not (targets > 0).any():
-        raise BatchError("target_ids", "the batch has no target (every position is padding)")
-    return targets
 
 
 PAPER = Paper(

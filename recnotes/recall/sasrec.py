@@ -45,6 +45,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from recnotes.data import BatchError, Schema
+from recnotes.data.retrieval import next_item_targets
 from recnotes.registry import ModelSpec, Paper, register
 
 __all__ = ["SASRecConfig", "SASRec", "SASRecBlock"]
@@ -221,7 +222,7 @@ class SASRec(nn.Module):
     def loss(self, batch: Mapping[str, torch.Tensor]) -> torch.Tensor:
         """BCE with sampled negatives (Eq. 7) or full softmax cross-entropy (Eq. 8), per target."""
         history = self._history(batch)
-        targets = self._targets(batch, history)  # (B, L), 0 = no target here
+        targets = next_item_targets(batch, history, self.num_items)  # (B, L), 0 = none
         hidden = self.sequence_output(history)
         mask = targets > 0
         h, pos = hidden[mask], targets[mask]  # (M, D), (M,)
@@ -247,23 +248,6 @@ class SASRec(nn.Module):
         if self.config.check_inputs:
             self._history_schema.validate({"history_ids": batch["history_ids"]})
         return batch["history_ids"]
-
-    def _targets(self, batch: Mapping[str, torch.Tensor], history: torch.Tensor) -> torch.Tensor:
-        if "target_ids" in batch:
-            targets = batch["target_ids"]
-            if targets.shape != history.shape or targets.dtype.is_floating_point:
-                raise BatchError("target_ids", f"must be integer ids shaped like history_ids "
-                                 f"{tuple(history.shape)}, got {tuple(targets.shape)}")  # fmt: skip
-        elif "item_ids" in batch:  # one target after the history: the last position predicts it
-            targets = torch.zeros_like(history)
-            targets[:, -1] = batch["item_ids"]
-        else:
-            raise BatchError("target_ids", "a training batch needs target_ids or item_ids")
-        if targets.numel() and (targets.min() < 0 or targets.max() >= self.num_items):
-            raise BatchError("target_ids", f"ids must be in [0, {self.num_items})")
-        if not (targets > 0).any():
-            raise BatchError("target_ids", "the batch has no target (every position is padding)")
-        return targets
 
 
 PAPER = Paper(
