@@ -172,3 +172,12 @@ def test_benchmark_quick_run_writes_results_for_the_multi_interest_models(tmp_pa
         assert result["command"].startswith("python experiments/recall_benchmark.py --model")
         assert result["config"]["model"]["num_interests"] == 4
         assert result["commit"] and result["wall_time_s"] > 0
+
+
+def test_the_profile_leaves_out_the_user_id_unless_asked():
+    schema = retrieval_synthetic(num_users=30, num_items=20, max_len=5, seed=0).schema
+    small = {"embed_dim": 4, "hidden": (4,), "num_negatives": 4}
+    default = MIND(schema, MINDConfig(**small)).profile
+    assert "user_ids" not in default and default  # the synthetic users have other attributes
+    assert "user_ids" in MIND(schema, MINDConfig(use_user_ids=True, **small)).profile
+    assert MIND(schema, MINDConfig(use_profile=False, **small)).profile == []
