@@ -121,7 +121,7 @@ class PipelineConfig:
         default_factory=lambda: {"embed_dim": 16, "hidden": (128, 64)}  # recnotes: CPU-sized
     )
     ranker_features: tuple[str, ...] | None = (
-        None  # None: every sparse/sequence feature but history
+        None  # None: every sparse/sequence feature, the history (pooled) included
     )
     prerank_config: Mapping[str, Any] = field(default_factory=dict)  # PreRankMLPConfig fields
     topk_recall: int = 200  # the issue: 200 candidates from recall
@@ -667,11 +667,14 @@ def _tuples(config: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def ranker_features(schema: Schema, names: Sequence[str] | None = None) -> list[str]:
-    """The ranker's inputs: ``names``, or every sparse and sequence feature except the history."""
+    """The ranker's inputs: ``names``, or every sparse and sequence feature, the history included.
+
+    The history is what tells the ranker about the user's taste: without it the ranker sees the
+    user's id and profile only (and on ML-1M it then scored the recall candidates worse than the
+    retriever that produced them).
+    """
     if names is None:
-        return [
-            f.name for f in schema if f.kind in ("sparse", "sequence") and f.name != "history_ids"
-        ]
+        return [f.name for f in schema if f.kind in ("sparse", "sequence")]
     missing = [n for n in names if n not in schema]
     if missing:
         raise PipelineError(

@@ -230,3 +230,20 @@ def test_training_pairs_have_uniform_and_recall_list_negatives(pipe):
     hard = item_ids[2 * p :]
     higher = (scores > scores.gather(1, hard[:, None])).sum(1)
     assert bool((higher < config.topk_recall).all())
+
+
+def test_the_ranker_reads_the_history_by_default(pipe):
+    assert "history_ids" in pipe.ranker_features
+    view = pipe.view("test")
+    rows = torch.tensor([0, 1])
+    ids = torch.tensor([[1, 2, 3], [4, 5, 6]])
+    before = pipe.rank_scores(view, rows, ids)
+    history = view.users["history_ids"]
+    saved = history[rows].clone()
+    try:  # another user's history in row 0's place: row 0's scores must move, row 1's must not
+        history[0] = history[5]
+        after = pipe.rank_scores(view, rows, ids)
+    finally:
+        history[rows] = saved
+    assert not torch.allclose(before[0], after[0])
+    assert torch.equal(before[1], after[1])
