@@ -22,7 +22,9 @@ Protocols (see the evaluation page):
 * ``--dataset beauty``: ``amazon-loo-full`` (S3-Rec 5-core, the TIGER paper's protocol):
   last item test, second to last validation, history of at most 20 items, full ranking over
   all 12,101 items, earlier items **not** filtered (generative retrieval cannot filter them, and
-  recall, SASRec and TIGER share one table): Recall@5/10, NDCG@5/10.
+  recall, SASRec and TIGER share one table): Recall@5/10, NDCG@5/10. As a diagnostic the test
+  metrics are also computed with earlier items filtered (``filtered_recall@10``, ...): the gap
+  shows how many top slots a model spends on items the user already has.
 
     python experiments/recall_benchmark.py --model dssm --dataset beauty --seeds 0 1 2
     python experiments/recall_benchmark.py --model mind --dataset ml-1m --set num_interests=4
@@ -418,6 +420,9 @@ def run_seed(spec, args, protocol: Protocol, data: RetrievalData, setting: Setti
     history = trainer.fit(table)
     test = evaluate_split(model, data, data.test, ks, metrics, protocol.filter_seen)
     test = {k: v for k, v in test.items() if "@" in k}
+    if not protocol.filter_seen:  # a diagnostic: how much do earlier items crowd the top slots?
+        seen_out = evaluate_split(model, data, data.test, ks, metrics, filter_seen=True)
+        test.update({f"filtered_{k}": v for k, v in seen_out.items() if "@" in k})
     if data.name == "ml-1m" and not args.quick:
         test.update(ncf_metrics(model, data))
     epoch_times = [e["epoch_time_s"] for e in history.epochs]

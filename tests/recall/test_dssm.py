@@ -203,3 +203,19 @@ def test_benchmark_quick_run_writes_a_complete_result(tmp_path, monkeypatch):
     assert all(0.0 <= result.metrics[k] <= 1.0 for k in ("hr@10", "ndcg@10"))
     assert "--model dssm" in result.command and result.seeds == [0]
     assert result.config["model"]["log_q"] is True
+
+
+def test_benchmark_reports_seen_filtered_metrics_on_unfiltered_protocols(tmp_path, monkeypatch):
+    # Beauty is scored without filtering earlier items (TIGER's protocol); the script also reports
+    # the filtered metrics. Filtering never removes the target, so it can only lift a hit rate.
+    path = REPO / "experiments" / "recall_benchmark.py"
+    spec = importlib.util.spec_from_file_location("recall_benchmark", path)
+    module = importlib.util.module_from_spec(spec)
+    monkeypatch.setitem(sys.modules, "recall_benchmark", module)
+    spec.loader.exec_module(module)
+    (written,) = module.main(["--model", "dssm", "--dataset", "beauty", "--quick", "--quiet",
+                              "--seeds", "0", "--out", str(tmp_path)])  # fmt: skip
+    metrics = json.loads(Path(written).read_text(encoding="utf-8"))["metrics"]
+    assert {"hr@10", "filtered_hr@10", "filtered_ndcg@10"} <= set(metrics)
+    assert metrics["filtered_hr@10"] >= metrics["hr@10"]
+    assert metrics["filtered_hr@10"] > metrics["hr@10"]  # the synthetic users do re-rank seen items
