@@ -61,6 +61,7 @@ __all__ = [
     "retrieval_amazon",
     "build_retrieval_data",
     "next_item_targets",
+    "history_ids_of",
 ]
 
 #: Item-side features are named with this prefix; all other non-label features are user-side.
@@ -167,6 +168,30 @@ def _csr(lengths: np.ndarray, items: np.ndarray, starts: np.ndarray) -> tuple[to
     indptr[1:] = np.cumsum(lengths)
     flat = np.repeat(starts - indptr[:-1], lengths) + np.arange(indptr[-1])
     return torch.from_numpy(indptr), torch.from_numpy(items[flat].astype(np.int64))
+
+
+def history_ids_of(batch, history_schema: Schema | None = None) -> torch.Tensor:
+    """``batch["history_ids"]``, checked against ``history_schema`` when one is given.
+
+    The sequential models (SASRec, GRU4Rec, STAMP, BERT4Rec, HSTU, TIGER) read their input here;
+    pass ``schema.select(["history_ids"])`` to validate, or ``None`` when ``check_inputs`` is off.
+
+    Raises:
+        BatchError: the column is missing, or (with a schema) has the wrong dtype or shape or holds
+            an id outside the vocabulary.
+
+    Example:
+        >>> history_ids_of({"item_ids": torch.tensor([1])})
+        Traceback (most recent call last):
+        ...
+        recnotes.data.schema.BatchError: feature 'history_ids': missing from the batch (it has: ['item_ids'])
+    """
+    if "history_ids" not in batch:
+        raise BatchError("history_ids", f"missing from the batch (it has: {sorted(batch)})")
+    history = batch["history_ids"]
+    if history_schema is not None:
+        history_schema.validate({"history_ids": history})
+    return history
 
 
 def next_item_targets(batch, history: torch.Tensor, num_items: int) -> torch.Tensor:

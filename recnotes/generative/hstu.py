@@ -55,7 +55,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from recnotes.data import BatchError, Schema
-from recnotes.data.retrieval import next_item_targets
+from recnotes.data.retrieval import history_ids_of, next_item_targets
 from recnotes.registry import ModelSpec, Paper, register
 
 __all__ = ["HSTUConfig", "HSTU", "HSTULayer", "RelativeBias"]
@@ -270,11 +270,8 @@ class HSTU(nn.Module):
     # --8<-- [end:loss]
 
     def _history(self, batch: Mapping[str, torch.Tensor]) -> torch.Tensor:
-        if "history_ids" not in batch:
-            raise BatchError("history_ids", f"missing from the batch (it has: {sorted(batch)})")
-        history = batch["history_ids"]
+        history = history_ids_of(batch, self._history_schema if self.config.check_inputs else None)
         if self.config.check_inputs:
-            self._history_schema.validate({"history_ids": history})
             times = batch.get("history_times")
             if times is not None and (
                 times.shape != history.shape or times.dtype.is_floating_point

@@ -40,6 +40,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from recnotes.data import BatchError, Schema
+from recnotes.data.retrieval import history_ids_of
 from recnotes.generative.rqvae import SemanticIdError, SemanticIds, semantic_ids
 from recnotes.registry import ModelSpec, Paper, register
 
@@ -349,11 +350,7 @@ class TIGER(nn.Module):
         return logits + mask
 
     def _history(self, batch: Mapping[str, torch.Tensor]) -> torch.Tensor:
-        if "history_ids" not in batch:
-            raise BatchError("history_ids", f"missing from the batch (it has: {sorted(batch)})")
-        history = batch["history_ids"]
-        if self.config.check_inputs:
-            self._history_schema.validate({"history_ids": history})
+        history = history_ids_of(batch, self._history_schema if self.config.check_inputs else None)
         if history.shape[0] and not (history > 0).any(1).all():
             raise BatchError("history_ids", "a row is empty: TIGER needs at least one item")
         return history

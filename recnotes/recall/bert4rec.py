@@ -38,6 +38,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from recnotes.data import BatchError, Schema
+from recnotes.data.retrieval import history_ids_of
 from recnotes.registry import ModelSpec, Paper, register
 
 __all__ = ["BERT4RecConfig", "BERT4Rec"]
@@ -178,11 +179,7 @@ class BERT4Rec(nn.Module):
     # --8<-- [end:loss]
 
     def _history(self, batch: Mapping[str, torch.Tensor]) -> torch.Tensor:
-        if "history_ids" not in batch:
-            raise BatchError("history_ids", f"missing from the batch (it has: {sorted(batch)})")
-        if self.config.check_inputs:
-            self._history_schema.validate({"history_ids": batch["history_ids"]})
-        return batch["history_ids"]
+        return history_ids_of(batch, self._history_schema if self.config.check_inputs else None)
 
     def _sequence(self, batch: Mapping[str, torch.Tensor]) -> torch.Tensor:
         """The items a training row holds, in order: the history and the item after it."""

@@ -45,7 +45,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from recnotes.data import BatchError, Schema
-from recnotes.data.retrieval import next_item_targets
+from recnotes.data.retrieval import history_ids_of, next_item_targets
 from recnotes.registry import ModelSpec, Paper, register
 
 __all__ = ["SASRecConfig", "SASRec", "SASRecBlock"]
@@ -243,11 +243,7 @@ class SASRec(nn.Module):
     # --8<-- [end:loss]
 
     def _history(self, batch: Mapping[str, torch.Tensor]) -> torch.Tensor:
-        if "history_ids" not in batch:
-            raise BatchError("history_ids", f"missing from the batch (it has: {sorted(batch)})")
-        if self.config.check_inputs:
-            self._history_schema.validate({"history_ids": batch["history_ids"]})
-        return batch["history_ids"]
+        return history_ids_of(batch, self._history_schema if self.config.check_inputs else None)
 
 
 PAPER = Paper(

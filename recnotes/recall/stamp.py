@@ -38,6 +38,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from recnotes.data import BatchError, Schema
+from recnotes.data.retrieval import history_ids_of
 from recnotes.layers import masked_mean
 from recnotes.registry import ModelSpec, Paper, register
 
@@ -152,11 +153,8 @@ class STAMP(nn.Module):
     # --8<-- [end:loss]
 
     def _history(self, batch: Mapping[str, torch.Tensor]) -> torch.Tensor:
-        if "history_ids" not in batch:
-            raise BatchError("history_ids", f"missing from the batch (it has: {sorted(batch)})")
-        history = batch["history_ids"]
+        history = history_ids_of(batch, self._history_schema if self.config.check_inputs else None)
         if self.config.check_inputs:
-            self._history_schema.validate({"history_ids": history})
             if history.shape[0] and not (history[:, -1] > 0).all():
                 raise BatchError("history_ids", "the last column is padding: a history must be "
                                  "left-padded and not empty")  # fmt: skip
