@@ -38,7 +38,8 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-__all__ = ["Result", "load_results", "render_table", "git_commit", "describe_device", "RESULTS_DIR"]
+__all__ = ["Result", "load_results", "render_table", "result_label", "git_commit", "describe_device",
+           "RESULTS_DIR"]  # fmt: skip
 
 #: Where results files live in the repository.
 RESULTS_DIR = Path(__file__).resolve().parent.parent / "results"
@@ -139,6 +140,26 @@ _HEADERS = {
 }
 
 
+def result_label(result: Result) -> str:
+    """The model's name, with the file's variant when the file is not named after the model alone.
+
+    ``results/beauty/sasrec.json`` reads ``sasrec``; ``results/beauty/sasrec-bce.json`` reads
+    ``sasrec (bce)``, and a file named otherwise shows its whole name (``sasrec (other)``).
+
+    Example:
+        >>> r = Result(model="sasrec", dataset="beauty", protocol="amazon-loo-full",
+        ...            metrics={}, command="python x.py", commit="0", device="cpu", wall_time_s=1.0)
+        >>> r.file_stem = "sasrec-bce"
+        >>> result_label(r)
+        'sasrec (bce)'
+    """
+    stem = getattr(result, "file_stem", "") or result.model
+    if stem == result.model:
+        return result.model
+    variant = stem.removeprefix(f"{result.model}-") or stem
+    return f"{result.model} ({variant})"
+
+
 def render_table(results: Iterable[Result], metrics: Iterable[str] | None = None, lang: str = "en") -> str:
     """A Markdown table: one row per result, ours beside the paper's number for each metric.
 
@@ -166,13 +187,8 @@ def render_table(results: Iterable[Result], metrics: Iterable[str] | None = None
         head += [f"{m} ({h['ours']})", f"{m} ({h['paper']})"]
     head.append(h["source"])
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-    counts: dict[str, int] = {}
     for r in results:
-        counts[r.model] = counts.get(r.model, 0) + 1
-    for r in results:
-        stem = getattr(r, "file_stem", "")
-        label = f"{r.model} (`{stem}`)" if counts[r.model] > 1 and stem else r.model
-        row = [label, r.dataset, f"`{r.protocol}`"]
+        row = [result_label(r), r.dataset, f"`{r.protocol}`"]
         for m in metrics:
             ours = _fmt(r.metrics.get(m))
             if f"{m}_std" in r.metrics:

@@ -35,6 +35,12 @@ replaces it with Markdown before the page is converted:
     (wall clock and CPU), steps/s and sequences/s, and the encoder's forward alone, with the batch
     shape and the load average; or "not measured yet".
 
+``<!-- recnotes:generative-costs -->``
+    what next-item classification and generative retrieval cost at Beauty scale, from
+    ``results/benchmarks/generative-costs.json`` (written by ``benchmarks/generative_costs.py``):
+    per model, the parameters of the item vocabulary and the rest (with fp32 MiB), training FLOPs
+    per row and per target, inference FLOPs and median latency per request; or "not measured yet".
+
 ``<!-- recnotes:pipeline-metrics -->``
     the funnel's stage metrics from ``results/<dataset>/pipeline.json`` (written by
     ``experiments/pipeline_ml1m.py``; ``dataset=ml-1m`` is the default): one row per stage and
@@ -552,6 +558,84 @@ def render_sequential_bench(lang: str = "en", root: str | Path | None = None) ->
     return "\n".join(lines) + "\n\n" + sizes + " " + meta + "\n"
 
 
+_GEN_COSTS = {
+    "en": {
+        "head": ("Model", "Item vocabulary (parameters)", "Vocabulary, fp32 (MiB)",
+                 "Other parameters", "Training MFLOPs / row", "Targets / row",
+                 "Training MFLOPs / target", "Inference MFLOPs / request",
+                 "Latency, wall (ms)", "Latency, CPU (ms)"),
+        "sizes": "{num_items:,} items, histories of {max_len}; TIGER ids of {length} tokens "
+                 "({levels} levels x {codebook_size} codes + a collision token of {collisions}), "
+                 "random valid ids, beam {beam}, top-{k}. FLOPs are counted by "
+                 "`torch.utils.flop_counter.FlopCounterMode` (matmul-type operations only) on one "
+                 "forward and backward of `loss` over {batch_size} full-length rows; latency is "
+                 "the median of {users} single-user requests after {warmup} warm-up ones, on one "
+                 "torch thread.",
+        "lookup": "TIGER also keeps an item -> tokens table of {mib:.2f} MiB (a buffer, not "
+                  "parameters), which grows with the catalogue.",
+        "load": "Load average before the run: {load}.",
+    },
+    "zh": {
+        "head": ("模型", "物品词表（参数量）", "词表，fp32（MiB）", "其余参数量",
+                 "训练 MFLOPs / 行", "目标数 / 行", "训练 MFLOPs / 目标", "推理 MFLOPs / 请求",
+                 "延迟，墙钟（毫秒）", "延迟，CPU（毫秒）"),
+        "sizes": "{num_items:,} 个物品，历史长度 {max_len}；TIGER 的 ID 为 {length} 个 token"
+                 "（{levels} 层 x {codebook_size} 个码字，外加取值 {collisions} 个的防冲突 token），"
+                 "使用随机生成的合法 ID，束宽 {beam}，取 top-{k}。FLOPs 由 "
+                 "`torch.utils.flop_counter.FlopCounterMode` 统计（只计矩阵乘一类运算），统计对象是 "
+                 "{batch_size} 行满长度序列上 `loss` 的一次前向加反向；延迟取 {warmup} 次热身之后 "
+                 "{users} 次单用户请求的中位数，一个 torch 线程。",
+        "lookup": "TIGER 另有一张物品 -> token 的查找表，占 {mib:.2f} MiB（是缓冲区而非参数），"
+                  "随物品库增大而增大。",
+        "load": "运行前的负载均值：{load}。",
+    },
+}
+
+
+def render_generative_costs(lang: str = "en", root: str | Path | None = None) -> str:
+    """The Markdown of a ``generative-costs`` marker, from ``<results>/benchmarks/generative-costs.json``."""
+    import json
+
+    from recnotes import registry
+
+    t, speed = _GEN_COSTS[lang], _BOARD[lang]
+    path = _bench_file("generative-costs.json", root)
+    if not path.exists():
+        return f"*{speed['speed_none']}*\n"
+
+    def mega(value: Any) -> str:
+        return _num(value / 1e6 if isinstance(value, (int, float)) else None, ",.2f")
+
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        st, figures = data["settings"], data["figures"]
+        lines = ["| " + " | ".join(t["head"]) + " |", "|---|" + "---:|" * 9]
+        for name, row in figures.items():
+            try:
+                label = registry.get(name).display_name
+            except registry.UnknownModelError:
+                label = name
+            lines.append("| " + " | ".join([
+                _cell(label), _num(row["vocabulary_params"], ",d"),
+                _num(row["vocabulary_bytes_fp32"] / 2**20, ",.2f"), _num(row["other_params"], ",d"),
+                mega(row["train_flops_per_row"]), _num(row["targets_per_row"], "d"),
+                mega(row["train_flops_per_target"]), mega(row["inference_flops_per_request"]),
+                _num(row["latency_ms_median"], ",.2f"), _num(row.get("latency_cpu_ms_median"), ",.2f"),
+            ]) + " |")  # fmt: skip
+        tiger = figures.get("tiger", {})
+        sizes = t["sizes"].format(length=tiger.get("tokens_per_item", st["levels"] + 1),
+                                  **{k: st[k] for k in ("num_items", "max_len", "levels",
+                                                        "codebook_size", "collisions", "beam", "k",
+                                                        "batch_size", "users", "warmup")})  # fmt: skip
+        if tiger.get("item_lookup_bytes"):
+            sizes += " " + t["lookup"].format(mib=tiger["item_lookup_bytes"] / 2**20)
+        load = ", ".join(f"{x:.1f}" for x in data["load_average"]["before"])
+    except (ValueError, KeyError, TypeError) as err:
+        raise MarkerError(f"{path}: cannot read the generative cost benchmark ({err!r})") from err
+    meta = _bench_meta(data, lang) + " " + t["load"].format(load=load)
+    return "\n".join(lines) + "\n\n" + sizes + " " + meta + "\n"
+
+
 _PIPELINE = {
     "en": {
         "head": ("Stage", "Metric", "Value"),
@@ -700,6 +784,10 @@ def replace_markers(markdown: str, src_uri: str, results_root: str | Path | None
                 if args:
                     raise MarkerError(f"sequential-bench marker takes no arguments, got {sorted(args)}")
                 return render_sequential_bench(lang, results_root)
+            if name == "generative-costs":
+                if args:
+                    raise MarkerError(f"generative-costs marker takes no arguments, got {sorted(args)}")
+                return render_generative_costs(lang, results_root)
             if name == "index-bench":
                 if args:
                     raise MarkerError(f"index-bench marker takes no arguments, got {sorted(args)}")
@@ -707,7 +795,7 @@ def replace_markers(markdown: str, src_uri: str, results_root: str | Path | None
             raise MarkerError(
                 f"unknown marker 'recnotes:{name}' "
                 "(known: model-index, results, leaderboard, speed, index-bench, rerank-bench, "
-                "sequential-bench, pipeline-metrics, pipeline-bench)"
+                "sequential-bench, generative-costs, pipeline-metrics, pipeline-bench)"
             )
         except (MarkerError, ValueError) as err:
             raise PluginError(f"{src_uri}: {match.group(0)}: {err}") from err

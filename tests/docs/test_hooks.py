@@ -280,10 +280,26 @@ def test_several_results_of_one_model_are_told_apart_by_their_file(tmp_path):
                command="python x.py", commit="0", device="cpu", wall_time_s=1.0).save(
             tmp_path / "ml-1m" / f"gmf-f{factors}.json")
     out = pages.replace_markers("<!-- recnotes:results group=dataset -->", "en/results.md", results_root=tmp_path)
-    assert "gmf (`gmf-f8`)" in out and "gmf (`gmf-f64`)" in out
+    assert "gmf (f8)" in out and "gmf (f64)" in out
     one = pages.replace_markers("<!-- recnotes:results model=gmf file=gmf-f64 -->", "en/x.md",
                                 results_root=tmp_path)
     assert "0.7000" in one and "0.6300" not in one
+
+
+def test_a_results_file_not_named_after_its_model_shows_its_variant(tmp_path):
+    for stem, ndcg in (("sasrec", 0.041), ("sasrec-bce", 0.031), ("other-name", 0.021)):
+        Result(model="sasrec", dataset="beauty", protocol="amazon-loo-full",
+               metrics={"ndcg@10": ndcg}, command="python x.py", commit="0", device="cpu",
+               wall_time_s=1.0).save(tmp_path / "beauty" / f"{stem}.json")  # fmt: skip
+    out = pages.replace_markers("<!-- recnotes:results dataset=beauty -->", "en/x.md",
+                                results_root=tmp_path)  # fmt: skip
+    rows = {line.split(" | ")[0].lstrip("| "): line for line in out.splitlines() if "0.0" in line}
+    assert set(rows) == {"sasrec", "sasrec (bce)", "sasrec (other-name)"}
+    assert "0.0310" in rows["sasrec (bce)"] and "0.0410" in rows["sasrec"]
+    # alone on a page, the variant is still named: the label does not depend on the other rows
+    one = pages.replace_markers("<!-- recnotes:results file=sasrec-bce -->", "zh/x.md",
+                                results_root=tmp_path)  # fmt: skip
+    assert "| sasrec (bce) | beauty |" in one and "0.0410" not in one
 
 
 # --- leaderboard and speed ----------------------------------------------------------------------
@@ -401,6 +417,46 @@ def test_sequential_bench_marker_renders_the_benchmark_file(tmp_path):
     with pytest.raises(PluginError, match="takes no arguments"):
         pages.replace_markers("<!-- recnotes:sequential-bench x=1 -->", "en/a.md",
                               results_root=tmp_path)  # fmt: skip
+
+
+def test_generative_costs_marker_renders_the_benchmark_file(tmp_path):
+    import json
+
+    (tmp_path / "benchmarks").mkdir()
+    for lang, none in (("en", "Not measured yet."), ("zh", "尚未测量。")):
+        out = pages.replace_markers("<!-- recnotes:generative-costs -->", f"{lang}/generative/index.md",
+                                    results_root=tmp_path)  # fmt: skip
+        assert none in out
+    row = {"vocabulary_params": 774528, "vocabulary_bytes_fp32": 3098112, "other_params": 51840,
+           "train_flops_per_row": 99448320, "targets_per_row": 20,
+           "train_flops_per_target": 4972416, "inference_flops_per_request": 3515008,
+           "latency_ms_median": 2.118, "latency_cpu_ms_median": 2.11}  # fmt: skip
+    tiger = {**row, "vocabulary_params": 262656, "vocabulary_bytes_fp32": 1050624,
+             "targets_per_row": 1, "tokens_per_item": 4, "item_lookup_bytes": 387264}  # fmt: skip
+    del tiger["latency_cpu_ms_median"]  # an older file without CPU times still renders
+    (tmp_path / "benchmarks" / "generative-costs.json").write_text(json.dumps({
+        "command": "python benchmarks/generative_costs.py", "commit": "abc1234", "device": "cpu",
+        "date": "2026-11-23", "load_average": {"before": [4.75, 3.0, 1.0]},
+        "settings": {"num_items": 12101, "max_len": 20, "batch_size": 64, "levels": 3,
+                     "codebook_size": 256, "collisions": 256, "beam": 20, "k": 10, "users": 40,
+                     "warmup": 5},
+        "figures": {"sasrec": row, "tiger": tiger}}), encoding="utf-8")  # fmt: skip
+    out = pages.replace_markers("<!-- recnotes:generative-costs -->", "en/generative/index.md",
+                                results_root=tmp_path)  # fmt: skip
+    # 3,098,112 bytes = 2.95 MiB; 99,448,320 FLOPs = 99.45 MFLOPs
+    assert "| SASRec | 774,528 | 2.95 | 51,840 | 99.45 | 20 | 4.97 | 3.52 | 2.12 | 2.11 |" in out
+    assert "| TIGER | 262,656 | 1.00 | 51,840 | 99.45 | 1 | 4.97 | 3.52 | 2.12 | – |" in out
+    assert "12,101 items" in out and "beam 20" in out and "0.37 MiB" in out
+    assert "4.8, 3.0, 1.0" in out and "abc1234" in out
+    zh = pages.replace_markers("<!-- recnotes:generative-costs -->", "zh/generative/index.md",
+                               results_root=tmp_path)  # fmt: skip
+    assert "推理 MFLOPs / 请求" in zh and "12,101 个物品" in zh and "束宽 20" in zh
+    with pytest.raises(PluginError, match="takes no arguments"):
+        pages.replace_markers("<!-- recnotes:generative-costs x=1 -->", "en/a.md",
+                              results_root=tmp_path)  # fmt: skip
+    (tmp_path / "benchmarks" / "generative-costs.json").write_text("{}", encoding="utf-8")
+    with pytest.raises(PluginError, match="generative cost benchmark"):
+        pages.replace_markers("<!-- recnotes:generative-costs -->", "en/a.md", results_root=tmp_path)
 
 
 def test_pipeline_markers_render_the_results_and_benchmark_files(tmp_path):
