@@ -148,11 +148,20 @@ class _Attention(nn.Module):
         self.kv = nn.Linear(config.d_model, 2 * inner, bias=False)
         self.o = nn.Linear(inner, config.d_model, bias=False)
 
-    def forward(self, x: torch.Tensor, memory: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
-        b, n, _ = x.shape
-        split = lambda t: t.view(b, t.shape[1], self.heads, -1).transpose(1, 2)  # noqa: E731
+    def keys_values(self, memory: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Keys and values of ``memory`` ``(B, n, D)``, split into heads: two ``(B, H, n, d_h)``."""
+        b, n, _ = memory.shape
         k, v = self.kv(memory).chunk(2, dim=-1)
-        out = F.scaled_dot_product_attention(split(self.q(x)), split(k), split(v), attn_mask=bias,
+        return (k.view(b, n, self.heads, -1).transpose(1, 2),
+                v.view(b, n, self.heads, -1).transpose(1, 2))  # fmt: skip
+
+    def forward(self, x: torch.Tensor, memory: torch.Tensor | None, bias: torch.Tensor,
+                kv: tuple[torch.Tensor, torch.Tensor] | None = None) -> torch.Tensor:  # fmt: skip
+        """Attend from ``x`` to ``memory``, or to precomputed ``kv`` (``keys_values(memory)``)."""
+        b, n, _ = x.shape
+        k, v = self.keys_values(memory) if kv is None else kv
+        q = self.q(x).view(b, n, self.heads, -1).transpose(1, 2)
+        out = F.scaled_dot_product_attention(q, k, v, attn_mask=bias,
                                              dropout_p=self.p if self.training else 0.0)  # fmt: skip
         return self.o(out.transpose(1, 2).reshape(b, n, -1))
 
@@ -172,11 +181,12 @@ class _Block(nn.Module):
                                 nn.Dropout(config.dropout), nn.Linear(config.d_ff, d, bias=False))  # fmt: skip
         self.dropout = nn.Dropout(config.dropout)
 
-    def forward(self, x, self_bias, memory=None, cross_bias=None):
+    def forward(self, x, self_bias, memory=None, cross_bias=None, cross_kv=None):
         h = self.self_norm(x)
         x = x + self.dropout(self.self_attn(h, h, self_bias))
         if self.cross:
-            x = x + self.dropout(self.cross_attn(self.cross_norm(x), memory, cross_bias))
+            h = self.cross_norm(x)
+            x = x + self.dropout(self.cross_attn(h, memory, cross_bias, kv=cross_kv))
         return x + self.dropout(self.ff(self.ff_norm(x)))
 
 
@@ -253,18 +263,30 @@ class TIGER(nn.Module):
         return self.enc_norm(x), keep
 
     def decode(
-        self, prefix: torch.Tensor, memory: torch.Tensor, keep: torch.Tensor
+        self,
+        prefix: torch.Tensor,
+        memory: torch.Tensor | None,
+        keep: torch.Tensor,
+        cross_kv: list[tuple[torch.Tensor, torch.Tensor]] | None = None,
     ) -> torch.Tensor:
-        """Decoder logits ``(B, t, V)`` for a token prefix ``(B, t)`` that starts with BOS."""
+        """Decoder logits ``(B, t, V)`` for a token prefix ``(B, t)`` that starts with BOS.
+
+        ``cross_kv`` (from :meth:`cross_keys_values`) replaces ``memory``: beam search projects
+        the encoder states to keys and values once per request instead of at every step.
+        """
         t = prefix.shape[1]
         x = self.dropout(
             self.embed(prefix) + self.dec_position(torch.arange(t, device=prefix.device))
         )
         causal = torch.ones(t, t, dtype=torch.bool, device=prefix.device).tril()
         cross = keep[:, None, None, :]  # (B, 1, 1, n)
-        for block in self.decoder:
-            x = block(x, causal, memory, cross)
+        for i, block in enumerate(self.decoder):
+            x = block(x, causal, memory, cross, None if cross_kv is None else cross_kv[i])
         return self.head(self.dec_norm(x))  # Eq. (2): a distribution over the next token
+
+    def cross_keys_values(self, memory: torch.Tensor) -> list[tuple[torch.Tensor, torch.Tensor]]:
+        """Each decoder layer's cross-attention keys and values of ``memory``: ``(B, H, n, d_h)``."""
+        return [block.cross_attn.keys_values(memory) for block in self.decoder]
 
     # --8<-- [end:encode]
 
@@ -299,6 +321,7 @@ class TIGER(nn.Module):
         try:
             history = self._history(batch)
             memory, keep = self.encode(history)
+            cross_kv = self.cross_keys_values(memory)  # once per request, not per beam and step
             b = history.shape[0]
             dev = history.device
             prefix = torch.full((b, 1, 1), _BOS, dtype=torch.long, device=dev)  # (B, W, t) tokens
@@ -306,8 +329,8 @@ class TIGER(nn.Module):
             score = torch.zeros(b, 1, device=dev)  # log-probability of each beam
             for j in range(self.length):
                 w = prefix.shape[1]
-                mem = memory.repeat_interleave(w, 0)
-                logits = self.decode(prefix.flatten(0, 1), mem, keep.repeat_interleave(w, 0))
+                kv = [(k.repeat_interleave(w, 0), v.repeat_interleave(w, 0)) for k, v in cross_kv]
+                logits = self.decode(prefix.flatten(0, 1), None, keep.repeat_interleave(w, 0), kv)
                 lo, size = self.offsets[j], self.ids.vocab_sizes[j]
                 logp = F.log_softmax(logits[:, -1, lo : lo + size], dim=-1).view(b, w, size)
                 ok = self.trie.allowed(j, keys.flatten()).view(b, w, size)  # Eq. (4): the trie

@@ -101,3 +101,22 @@ def test_ids_keys_are_consistent_with_item_lookup():
     items = model._items_of(codes)
     assert torch.equal(items, ids.item_ids)
     assert list(itertools.islice(model.offsets, 3)) == [2, 12, 22]
+
+
+def test_cached_cross_attention_keys_values_give_the_same_logits():
+    # beam search projects the encoder states once per request; decoding must not change
+    data, ids = chain_data()
+    torch.manual_seed(0)
+    config = TIGERConfig(d_model=32, num_heads=2, head_dim=16, d_ff=64, encoder_layers=1,
+                         decoder_layers=2, dropout=0.0)  # fmt: skip
+    model = TIGER(data.schema, config, ids=ids).eval()
+    history = data.test.users["history_ids"][:8]
+    memory, keep = model.encode(history)
+    tokens = model.item_tokens[history[:, -1]][:, :-1]  # a teacher-forced prefix of T tokens
+    prefix = torch.cat([torch.ones(8, 1, dtype=torch.long), tokens], 1)
+    plain = model.decode(prefix, memory, keep)
+    cached = model.decode(prefix, None, keep, model.cross_keys_values(memory))
+    assert plain.shape == (8, prefix.shape[1], model.vocab)
+    assert torch.allclose(plain, cached, atol=1e-6)
+    other = model.cross_keys_values(memory.flip(0))  # another batch's keys and values do differ
+    assert not torch.allclose(plain, model.decode(prefix, None, keep.flip(0), other))
