@@ -39,6 +39,10 @@ Differences from the paper:
   (``use_user_ids=False``): the paper's profile is attributes such as gender and age. With the id,
   MIND memorised the training rows and scored below DSSM on Beauty and ML-1M (validation NDCG@10
   peaked after 2-4 epochs); Beauty, which has no other user feature, then has no profile at all.
+- The last layer of the tower is linear (``linear_output=True``); the paper's layers are all ReLU.
+  A ReLU output keeps every interest in the non-negative orthant and zeroes dead units; on Beauty
+  the all-ReLU tower trailed the linear one at every epoch (validation NDCG@10 0.0237 against
+  0.0296 after 9 epochs). ``linear_output=False`` gives the paper's tower.
 - The dynamic interest number ``K'_u = max(1, min(K, log2 |I_u|))`` rounds ``log2`` down and
   counts the behaviours in the (capped) history window.
 """
@@ -83,6 +87,7 @@ class MINDConfig:
     use_profile: bool = True  # paper, Fig. 2: profile embedding concatenated to each interest
     use_user_ids: bool = False  # the user id in the profile: it lets MIND memorise (see note)
     hidden: tuple[int, ...] = (256,)  # ReLU layers before the last (D wide); paper: "several"
+    linear_output: bool = True  # the last (D wide) layer without ReLU; paper: ReLU (see note)
     pow_p: float = 1.0  # label-aware attention power; the paper tunes p
     num_negatives: int = 1280  # shared uniform negatives per batch (recnotes choice)
     temperature: float = 0.1  # divides the logits; 0.1 learns far faster than 1 (recnotes choice)
@@ -195,7 +200,11 @@ class MIND(nn.Module):
         fields = [*self.profile, "history_ids", "item_ids"]
         self.embedding = FeatureEmbedding(schema, d, fields, init_std=config.init_std)
         self.bilinear = nn.Linear(d, d, bias=False)  # S, shared by every (behaviour, interest)
-        self.tower = MLP(d * (1 + len(self.profile)), (*config.hidden, d))  # ReLU layers
+        width = d * (1 + len(self.profile))
+        if config.linear_output:  # ReLU layers, then a linear D-wide output
+            self.tower = MLP(width, config.hidden, out_dim=d)
+        else:  # ReLU layers, the last one D wide
+            self.tower = MLP(width, (*config.hidden, d))
         # Serving draws its initial routing logits once, here: deterministic and never trained.
         gen = torch.Generator().manual_seed(0)
         self.register_buffer("serving_logits", torch.randn(k, length, generator=gen))

@@ -181,3 +181,15 @@ def test_the_profile_leaves_out_the_user_id_unless_asked():
     assert "user_ids" not in default and default  # the synthetic users have other attributes
     assert "user_ids" in MIND(schema, MINDConfig(use_user_ids=True, **small)).profile
     assert MIND(schema, MINDConfig(use_profile=False, **small)).profile == []
+
+
+def test_the_last_layer_is_linear_unless_the_paper_tower_is_asked_for():
+    data = retrieval_synthetic(num_users=30, num_items=20, max_len=5, seed=0)
+    schema = data.schema
+    batch = {k: v[:16] for k, v in data.train.columns.items()}
+    small = {"embed_dim": 8, "hidden": (8,), "num_negatives": 4}
+    torch.manual_seed(0)
+    linear = MIND(schema, MINDConfig(**small)).eval().interests(batch)[0]
+    relu = MIND(schema, MINDConfig(linear_output=False, **small)).eval().interests(batch)[0]
+    assert (linear < 0).any()  # a linear output reaches the whole space
+    assert (relu >= 0).all()  # the paper's all-ReLU tower stays in the non-negative orthant
