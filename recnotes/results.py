@@ -191,7 +191,8 @@ def render_table(results: Iterable[Result], metrics: Iterable[str] | None = None
         row = [result_label(r), r.dataset, f"`{r.protocol}`"]
         for m in metrics:
             ours = _fmt(r.metrics.get(m))
-            if f"{m}_std" in r.metrics:
+            # A spread over one seed is always 0 and says nothing: show it only for 2+ seeds.
+            if f"{m}_std" in r.metrics and len(r.seeds) != 1:
                 ours += f" ± {_fmt(r.metrics[f'{m}_std'])}"
             row += [ours, _fmt(r.paper.get(m))]
         row.append(r.source or "–")

@@ -37,3 +37,16 @@ def test_git_commit_outside_a_checkout_is_unknown(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("GIT_CEILING_DIRECTORIES", str(tmp_path.parent))
     assert git_commit() == "unknown"
+
+
+def test_render_table_shows_a_spread_only_over_several_seeds():
+    from recnotes.results import Result, render_table
+
+    def result(seeds):
+        return Result(model="m", dataset="d", protocol="p", metrics={"auc": 0.9, "auc_std": 0.0},
+                      command="x", commit="0", device="cpu", wall_time_s=1.0, seeds=seeds)  # fmt: skip
+
+    one = render_table([result([0])], ["auc"])
+    three = render_table([result([0, 1, 2])], ["auc"])
+    assert "| 0.9000 |" in one and "±" not in one
+    assert "0.9000 ± 0.0000" in three

@@ -341,9 +341,10 @@ def render_leaderboard(
         lines = ["| " + " | ".join(head) + " |", "|---|" + "---:|" * 7 + "---|"]
         for r in rows:
             m = r.metrics
-            auc = f"{m['auc']:.4f}" + (f" ± {m['auc_std']:.4f}" if "auc_std" in m else "")
+            spread = len(r.seeds) != 1  # one seed's std is always 0: leave it out
+            auc = f"{m['auc']:.4f}" + (f" ± {m['auc_std']:.4f}" if "auc_std" in m and spread else "")
             logloss = _num(m.get("logloss"), ".4f")
-            if "logloss_std" in m:
+            if "logloss_std" in m and spread:
                 logloss += f" ± {m['logloss_std']:.4f}"
             params = _num(r.config.get("num_params"), ",d")
             epoch = _num(r.config.get("epoch_time_s"), ".2f")

@@ -306,11 +306,11 @@ def test_a_results_file_not_named_after_its_model_shows_its_variant(tmp_path):
 
 
 def _board_result(root: Path, model: str, auc: float, *, loss: str = "bce", paper=None, stem=None,
-                  dataset: str = "frappe", protocol: str = "frappe-nfm-x1-rebuilt") -> None:
+                  dataset: str = "frappe", protocol: str = "frappe-nfm-x1-rebuilt", seeds=(0, 1, 2)) -> None:
     Result(model=model, dataset=dataset, protocol=protocol,
            metrics={"auc": auc, "auc_std": 0.001, "logloss": 0.2, "logloss_std": 0.01},
            command=f"python experiments/ctr_benchmark.py --model {model}", commit="0", device="cpu",
-           wall_time_s=1.0, paper=paper or {}, source="BARS" if paper else "", seeds=[0, 1, 2],
+           wall_time_s=1.0, paper=paper or {}, source="BARS" if paper else "", seeds=list(seeds),
            config={"loss": loss, "num_params": 12345, "epoch_time_s": 2.5}).save(
         root / dataset / f"{stem or model}.json")
 
@@ -330,6 +330,14 @@ def test_leaderboard_sorts_by_auc_and_shows_reference_params_and_time(tmp_path):
     assert "zz-square" not in out and "zz-other" not in out
     assert "<svg" in out and "</svg>" in out and "<?xml" not in out
     assert "Not run yet on this dataset:" in out and "`embedding-mlp`" in out  # registered, no result here
+
+
+def test_leaderboard_leaves_out_the_spread_of_a_single_seed(tmp_path):
+    _board_result(tmp_path, "zz-one", 0.93, seeds=[0])
+    out = pages.replace_markers("<!-- recnotes:leaderboard dataset=frappe -->", "en/ranking/leaderboard.md",
+                                results_root=tmp_path)
+    row = next(ln for ln in out.splitlines() if ln.startswith("| zz-one"))
+    assert "| 0.9300 |" in row and "±" not in row
 
 
 def test_leaderboard_plot_is_deterministic_and_in_the_page_language(tmp_path):
