@@ -20,17 +20,14 @@ load average and the figures.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import statistics
-import sys
 import time
-from datetime import date
 from pathlib import Path
 
 import torch
 
-from recnotes.results import RESULTS_DIR, describe_device, git_commit
+from recnotes.results import RESULTS_DIR, benchmark_report, write_report
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -107,15 +104,12 @@ def main(argv: list[str] | None = None) -> dict:
         f"recommend_for_users: {len(batch)} users in {batch_s:.1f} s (CPU time {batch_cpu:.1f} s)",
         flush=True,
     )
-    report = {
-        "command": " ".join(["python", *sys.argv])
-        if argv is None
-        else " ".join(["python", "benchmarks/bench_pipeline.py", *argv]),
-        "commit": git_commit(),
-        "device": describe_device("cpu") + ", torch threads: 1",
-        "date": date.today().isoformat(),
-        "load_average": {"before": list(load_before), "after": list(os.getloadavg())},
-        "settings": {
+    report = benchmark_report(
+        "benchmarks/bench_pipeline.py",
+        argv,
+        load_before=load_before,
+        threads=1,
+        settings={
             "dataset": pipe.data.name,
             "catalogue": pipe.num_items - 1,
             "retrievers": list(pipe.retrievers),
@@ -128,11 +122,9 @@ def main(argv: list[str] | None = None) -> dict:
             "index": "exact",
             "quick": args.quick,
         },
-        "figures": figures,
-    }
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
-    print(f"wrote {args.out}")
+        figures=figures,
+    )
+    write_report(report, args.out)
     return report
 
 

@@ -19,18 +19,15 @@ load average and the figures.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import statistics
-import sys
 import time
-from datetime import date
 from pathlib import Path
 
 import torch
 
 from recnotes.rerank import DPPConfig, MMRConfig, dpp_greedy_map, dpp_kernel, dpp_rerank, mmr_rerank
-from recnotes.results import RESULTS_DIR, describe_device, git_commit
+from recnotes.results import RESULTS_DIR, benchmark_report, write_report
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -82,15 +79,12 @@ def main(argv: list[str] | None = None) -> dict:
         figures[name] = {"seconds": seconds, "picks": len(order)}
         print(f"{name:16s} {len(order):5d} picks from {args.items} in {seconds:.3f} s", flush=True)
 
-    report = {
-        "command": " ".join(["python", *sys.argv])
-        if argv is None
-        else " ".join(["python", "benchmarks/bench_rerank.py", *argv]),
-        "commit": git_commit(),
-        "device": describe_device("cpu") + ", torch threads: 1",
-        "date": date.today().isoformat(),
-        "load_average": {"before": list(load_before), "after": list(os.getloadavg())},
-        "settings": {
+    report = benchmark_report(
+        "benchmarks/bench_rerank.py",
+        argv,
+        load_before=load_before,
+        threads=1,
+        settings={
             "items": args.items,
             "picks": args.picks,
             "dim": args.dim,
@@ -101,11 +95,9 @@ def main(argv: list[str] | None = None) -> dict:
             "quick": args.quick,
             "dtype": "float32 inputs; dpp_rerank computes in float64; kernel float64",
         },
-        "figures": figures,
-    }
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
-    print(f"wrote {args.out}")
+        figures=figures,
+    )
+    write_report(report, args.out)
     return report
 
 

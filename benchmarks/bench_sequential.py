@@ -24,19 +24,17 @@ from __future__ import annotations
 
 import argparse
 import importlib.util
-import json
 import os
 import statistics
 import sys
 import time
-from datetime import date
 from pathlib import Path
 
 import torch
 
 from recnotes import registry
 from recnotes.data import Feature, Schema
-from recnotes.results import RESULTS_DIR, describe_device, git_commit
+from recnotes.results import RESULTS_DIR, benchmark_report, write_report
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -156,16 +154,12 @@ def main(argv: list[str] | None = None) -> dict:
         raise SystemExit(f"no Beauty setting for {unknown}; known: {sorted(settings)}")
     load_before = os.getloadavg()  # a shared machine's load moves every figure; say what it was
     figures = {name: bench_model(name, settings[name], args) for name in args.models}
-    report = {
-        "command": " ".join(["python", *sys.argv])
-        if argv is None
-        else " ".join(["python", "benchmarks/bench_sequential.py", *argv]),
-        "commit": git_commit(),
-        "device": describe_device("cpu") + ", torch threads: 1",
-        "torch": torch.__version__,
-        "date": date.today().isoformat(),
-        "load_average": {"before": list(load_before), "after": list(os.getloadavg())},
-        "settings": {
+    report = benchmark_report(
+        "benchmarks/bench_sequential.py",
+        argv,
+        load_before=load_before,
+        threads=1,
+        settings={
             "batch_size": args.batch_size,
             "max_len": args.max_len,
             "num_items": args.num_items,
@@ -177,11 +171,9 @@ def main(argv: list[str] | None = None) -> dict:
             "encoder_forward": "sequence_output in eval mode without gradients; median wall-clock "
             "and CPU seconds",
         },
-        "figures": figures,
-    }
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
-    print(f"wrote {args.out}")
+        figures=figures,
+    )
+    write_report(report, args.out)
     return report
 
 

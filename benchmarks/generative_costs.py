@@ -43,14 +43,12 @@ from __future__ import annotations
 
 import argparse
 import importlib.util
-import json
 import os
 import statistics
 import sys
 import time
 from collections.abc import Callable
 from dataclasses import asdict
-from datetime import date
 from pathlib import Path
 
 import torch
@@ -60,7 +58,7 @@ from recnotes import registry
 from recnotes.data import Feature, Schema
 from recnotes.generative.rqvae import semantic_ids
 from recnotes.generative.tiger import TIGER, TIGERConfig
-from recnotes.results import RESULTS_DIR, describe_device, git_commit
+from recnotes.results import RESULTS_DIR, benchmark_report, write_report
 
 REPO = Path(__file__).resolve().parents[1]
 MODELS = ("sasrec", "hstu", "tiger")
@@ -262,16 +260,12 @@ def main(argv: list[str] | None = None) -> dict:
     settings = beauty_settings()
     load_before = os.getloadavg()  # a shared machine's load moves the latencies; say what it was
     figures = {name: measure(name, args, settings) for name in args.models}
-    report = {
-        "command": " ".join(["python", *sys.argv])
-        if argv is None
-        else " ".join(["python", "benchmarks/generative_costs.py", *argv]),
-        "commit": git_commit(),
-        "device": describe_device("cpu") + ", torch threads: 1",
-        "torch": torch.__version__,
-        "date": date.today().isoformat(),
-        "load_average": {"before": list(load_before), "after": list(os.getloadavg())},
-        "settings": {
+    report = benchmark_report(
+        "benchmarks/generative_costs.py",
+        argv,
+        load_before=load_before,
+        threads=1,
+        settings={
             "num_items": args.num_items,
             "max_len": args.max_len,
             "batch_size": args.batch_size,
@@ -292,11 +286,9 @@ def main(argv: list[str] | None = None) -> dict:
             "request": "one user, history of max_len items: SASRec/HSTU encode it and score "
             "every item; TIGER encodes it and runs constrained beam search",
         },
-        "figures": figures,
-    }
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
-    print(f"wrote {args.out}")
+        figures=figures,
+    )
+    write_report(report, args.out)
     return report
 
 

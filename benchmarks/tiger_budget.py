@@ -27,10 +27,8 @@ import argparse
 import json
 import os
 import statistics
-import sys
 import time
 from dataclasses import asdict
-from datetime import date
 from pathlib import Path
 
 import torch
@@ -38,7 +36,7 @@ import torch
 from recnotes.data.retrieval import retrieval_amazon, retrieval_synthetic
 from recnotes.generative.rqvae import semantic_ids
 from recnotes.generative.tiger import TIGER, TIGERConfig
-from recnotes.results import RESULTS_DIR, describe_device, git_commit
+from recnotes.results import RESULTS_DIR, benchmark_report, write_report
 
 PAPER_STEPS = 200_000  # TIGER paper, Sec. 4.1: 200k steps on Beauty and Sports (100k on Toys)
 PAPER_BATCH = 256
@@ -86,6 +84,7 @@ def main(argv: list[str] | None = None) -> dict:
     picks = torch.randint(0, rows, (args.warmup + args.steps, args.batch_size), generator=gen)
     batches = [data.train[p] for p in picks]
 
+    load_before = os.getloadavg()
     model.train()
     wall, cpu = [], []
     for i, batch in enumerate(batches):
@@ -113,16 +112,12 @@ def main(argv: list[str] | None = None) -> dict:
         "paper_epochs_equivalent": round(PAPER_STEPS * PAPER_BATCH / rows, 1),
         "paper_budget_hours": round(PAPER_STEPS * step * PAPER_BATCH / args.batch_size / 3600, 1),
     }
-    report = {
-        "command": " ".join(
-            ["python", "benchmarks/tiger_budget.py", *(sys.argv[1:] if argv is None else argv)]
-        ),
-        "commit": git_commit(),
-        "device": describe_device("cpu") + f", torch threads: {args.threads}",
-        "torch": torch.__version__,
-        "date": date.today().isoformat(),
-        "load_average_after": list(os.getloadavg()),
-        "settings": {
+    report = benchmark_report(
+        "benchmarks/tiger_budget.py",
+        argv,
+        load_before=load_before,
+        threads=args.threads,
+        settings={
             "dataset": data.name,
             "batch_size": args.batch_size,
             "steps": args.steps,
@@ -134,12 +129,10 @@ def main(argv: list[str] | None = None) -> dict:
             "timed steps",
             "paper_budget": f"{PAPER_STEPS:,} steps of batch {PAPER_BATCH} (TIGER paper, Sec. 4.1)",
         },
-        "figures": figures,
-    }
+        figures=figures,
+    )
     print(json.dumps(figures, indent=2))
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
-    print(f"wrote {args.out}")
+    write_report(report, args.out)
     return report
 
 

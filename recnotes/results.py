@@ -225,3 +225,49 @@ def describe_device(device: str = "cpu") -> str:
     if str(device).startswith("cuda") and torch.cuda.is_available():
         return f"cuda: {torch.cuda.get_device_name(0)}"
     return f"cpu: {platform.processor() or platform.machine()}, {os.cpu_count()} cores"
+
+
+def benchmark_report(script: str, argv: list[str] | None, *, load_before: tuple[float, ...] | list[float],
+                     settings: dict, figures: dict, threads: int = 1) -> dict:  # fmt: skip
+    """The report a benchmark script writes: its provenance header, then its settings and figures.
+
+    Args:
+        script: the script's path from the repository root (``"benchmarks/bench_rerank.py"``).
+        argv: the arguments it was given (``None``: the command line's).
+        load_before: ``os.getloadavg()`` before the measurement; the load after is taken here.
+        settings: what was measured and how.
+        figures: the measurements.
+        threads: torch CPU threads the figures were taken with.
+
+    Example:
+        >>> r = benchmark_report("benchmarks/x.py", ["--quick"], load_before=(0.1, 0.2, 0.3),
+        ...                      settings={"quick": True}, figures={"s": 1.0})
+        >>> r["command"], list(r)[-2:]
+        ('python benchmarks/x.py --quick', ['settings', 'figures'])
+    """
+    import os
+    import sys
+
+    import torch
+
+    args = sys.argv[1:] if argv is None else list(argv)
+    return {
+        "command": " ".join(["python", script, *args]),
+        "commit": git_commit(),
+        "device": describe_device("cpu") + f", torch threads: {threads}",
+        "torch": torch.__version__,
+        "date": date.today().isoformat(),
+        # a shared machine's load moves every timing: say what it was
+        "load_average": {"before": list(load_before), "after": list(os.getloadavg())},
+        "settings": settings,
+        "figures": figures,
+    }
+
+
+def write_report(report: dict, out: Path) -> Path:
+    """Write a benchmark report as indented JSON (folders created) and say where."""
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+    print(f"wrote {out}")
+    return out
