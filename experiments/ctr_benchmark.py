@@ -22,11 +22,25 @@ Protocols:
   Adam; as in ``experiments/embedding_mlp_ml1m.py``: lr 1e-3, at most 10 epochs, patience 1.
 * ``--loss square``: the NFM and AFM papers' objective on Frappe, squared error against +1/-1
   targets; the test metric is RMSE of the predictions clipped to [-1, 1] (as the NFM code does).
+* ``--save-states DIR`` / ``--init-from PATTERN``: the AFM authors' recipe starts AFM from a trained
+  FM (their ``--pretrain 1``). The first run saves each seed's best model to
+  ``DIR/<model>[-<variant>]-seed<seed>.pt``; the second loads, for the same seed, every parameter
+  of the first-order weights (``linear.*``) and the field vectors (``vectors.*``) from
+  ``PATTERN.format(seed=...)``. Each seed's train split is drawn from that seed alone, so the
+  warm start sees no validation or test rows.
 
     python experiments/ctr_benchmark.py --model embedding-mlp --dataset frappe --seeds 0 1 2
     python experiments/ctr_benchmark.py --model fm deepfm --dataset frappe --set embed_dim=16
     python experiments/ctr_benchmark.py --model nfm --loss square --set embed_dim=256
     python experiments/ctr_benchmark.py --model lr fm --quick --out /tmp/bench   # synthetic smoke run
+
+The AFM paper's square-loss RMSE, with the authors' recipe (FM warm start, Adagrad):
+
+    python experiments/ctr_benchmark.py --model fm --loss square --optimizer adagrad --lr 0.01 \
+        --seeds 0 1 2 --save-states runs/fm-square
+    python experiments/ctr_benchmark.py --model afm --loss square --optimizer adagrad --lr 0.1 \
+        --set attention_l2=4.8828125e-4 --init-from 'runs/fm-square/fm-square-seed{seed}.pt' \
+        --variant square-fm-init --seeds 0 1 2
 
 The real data is read from ``$RECNOTES_DATA`` (see the data page).
 """
@@ -330,9 +344,11 @@ def make_loss(
     """A Trainer ``loss_fn``: BCE on logits (or squared error on +1/-1 targets) plus the penalties.
 
     The embedding penalty covers whole tables, not only the rows of the batch, because that is
-    what BARS's numbers were trained with (FuxiCTR v1.1 ``BaseModel.add_regularization``).
+    what BARS's numbers were trained with (FuxiCTR v1.1 ``BaseModel.add_regularization``). A model
+    with its own ``regularization()`` (AFM's attention L2) has it added too.
     """
     tables, others = split_parameters(model)
+    own = getattr(model, "regularization", None)
 
     def loss_fn(m: nn.Module, batch: Mapping[str, torch.Tensor]) -> torch.Tensor:
         out = m(batch).float()
@@ -341,9 +357,38 @@ def make_loss(
             data = F.mse_loss(out, 2 * y - 1)
         else:
             data = F.binary_cross_entropy_with_logits(out, y)
-        return data + l2_penalty(tables, embedding_l2) + l2_penalty(others, net_l2)
+        total = data + l2_penalty(tables, embedding_l2) + l2_penalty(others, net_l2)
+        return total + own() if own is not None else total
 
     return loss_fn
+
+
+WARM_START_PREFIXES = ("linear.", "vectors.")
+
+
+def warm_start(model: nn.Module, path: Path, prefixes: tuple[str, ...] = WARM_START_PREFIXES) -> list[str]:
+    """Copy the parameters under ``prefixes`` from a saved state dict into ``model``.
+
+    Returns the names copied. Raises ``SystemExit`` with the reason when the file is missing, when
+    nothing matches, or when a matching name has another shape (a model trained with another
+    embedding size), so a warm start never silently becomes a cold one.
+    """
+    if not path.is_file():
+        raise SystemExit(f"--init-from: no saved state at {path} (run with --save-states first)")
+    saved = torch.load(path, map_location="cpu", weights_only=True)
+    own = model.state_dict()
+    names = [k for k in saved if k.startswith(prefixes) and k in own]
+    if not names:
+        raise SystemExit(
+            f"--init-from: {path} has no parameter under {prefixes} that the model has; "
+            f"saved: {sorted(saved)[:8]}, model: {sorted(own)[:8]}"
+        )
+    wrong = [f"{k}: saved {tuple(saved[k].shape)}, model {tuple(own[k].shape)}"
+             for k in names if saved[k].shape != own[k].shape]  # fmt: skip
+    if wrong:
+        raise SystemExit(f"--init-from: shapes differ in {path}: {wrong}")
+    model.load_state_dict({k: saved[k] for k in names}, strict=False)
+    return names
 
 
 def scores(model: nn.Module, table, batch_size: int = 65_536) -> torch.Tensor:
@@ -402,6 +447,11 @@ def run_seed(spec, args, protocol: Protocol, setting: Setting, seed: int, overri
     config, skipped = build_config(spec, setting, protocol, overrides, args.quick)
     seed_everything(seed)
     model = spec.cls(data.schema, config)
+    warm = []
+    if args.init_from:
+        source = Path(args.init_from.format(seed=seed))
+        warm = warm_start(model, source)
+        print(f"  warm start from {source}: {len(warm)} tensors", flush=True)
     monitor, mode = (
         ("rmse", "min") if args.loss == "square" else (setting.monitor or protocol.monitor, "max")
     )
@@ -409,6 +459,7 @@ def run_seed(spec, args, protocol: Protocol, setting: Setting, seed: int, overri
         epochs=args.epochs or setting.epochs or protocol.epochs,
         batch_size=args.batch_size or protocol.batch_size,
         lr=args.lr or protocol.lr,
+        optimizer=args.optimizer,
         monitor=monitor,
         mode=mode,
         patience=args.patience or setting.patience or protocol.patience,
@@ -439,6 +490,12 @@ def run_seed(spec, args, protocol: Protocol, setting: Setting, seed: int, overri
     history = trainer.fit(train)
     groups = data.test.columns.get(data.group)
     test = metrics_of(scores(model, data.test), data.test.columns[data.label], args.loss, groups)
+    if args.save_states:
+        stem = _stem(spec.name, args)
+        state_path = Path(args.save_states) / f"{stem}-seed{seed}.pt"
+        state_path.parent.mkdir(parents=True, exist_ok=True)
+        torch.save(model.state_dict(), state_path)  # the best epoch: the Trainer restored it
+        print(f"  saved {state_path}", flush=True)
     epoch_times = [e["epoch_time_s"] for e in history.epochs]
     result = {
         "seed": seed,
@@ -453,6 +510,8 @@ def run_seed(spec, args, protocol: Protocol, setting: Setting, seed: int, overri
         ],
         "seconds": round(time.perf_counter() - start, 1),
     }
+    if warm:
+        result["warm_start"] = {"from": str(args.init_from.format(seed=seed)), "tensors": warm}
     shown = " ".join(f"{k}={test[k]:.4f}" for k in test)
     print(
         f"  {spec.name} seed {seed}: test {shown} (best epoch {result['best_epoch']}/"
@@ -468,6 +527,14 @@ def run_seed(spec, args, protocol: Protocol, setting: Setting, seed: int, overri
         "protocol": data.protocol,
         "dataset": "synthetic" if args.quick else protocol.results_dir,
     }
+
+
+def _stem(name: str, args) -> str:
+    """``<model>[-<variant>]``: the results file name, also used for saved states."""
+    variant = (
+        args.variant if args.variant is not None else ("square" if args.loss == "square" else "")
+    )
+    return f"{name}-{variant}" if variant else name
 
 
 def mean_std(values: list[float]) -> tuple[float, float]:
@@ -568,10 +635,7 @@ def run_model(name: str, args, overrides, given: list[str]) -> Path:
         },
         notes=notes,
     )
-    variant = (
-        args.variant if args.variant is not None else ("square" if args.loss == "square" else "")
-    )
-    stem = f"{spec.name}-{variant}" if variant else spec.name
+    stem = _stem(spec.name, args)
     root = args.out or (Path("runs") / "ctr-quick" if args.quick else RESULTS_DIR)
     path = result.save(Path(root) / result.dataset / f"{stem}.json")
     ours = ", ".join(
@@ -604,7 +668,26 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--patience", type=int, default=None, help="default: the protocol's / model's")
     p.add_argument("--batch-size", type=int, default=None, help="default: the protocol's")
     p.add_argument(
-        "--lr", type=float, default=None, help="Adam learning rate (default: the protocol's)"
+        "--lr", type=float, default=None, help="learning rate (default: the protocol's)"
+    )
+    p.add_argument(
+        "--optimizer",
+        choices=("adam", "adagrad"),
+        default="adam",
+        help="adagrad: the NFM/AFM authors' optimiser for the square-loss runs",
+    )
+    p.add_argument(
+        "--save-states",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help="save each seed's best model to DIR/<model>[-<variant>]-seed<seed>.pt",
+    )
+    p.add_argument(
+        "--init-from",
+        default=None,
+        metavar="PATTERN",
+        help="warm-start linear.* and vectors.* from a saved state; {seed} is the run's seed",
     )
     p.add_argument(
         "--loss",

@@ -79,6 +79,65 @@ def test_embedding_penalty_is_half_lambda_times_the_squared_norm_of_every_table(
     assert float(penalised - plain) == pytest.approx(by_hand, rel=1e-5)
 
 
+def test_loss_adds_the_models_own_regularization():
+    from recnotes.registry import get
+
+    model, batch = get("afm").tiny()
+    model.config = type(model.config)(**{**vars(model.config), "attention_l2": 0.3})
+    batch = {**batch, "label": torch.ones(next(iter(batch.values())).shape[0])}
+    model.eval()  # no dropout: both losses see the same outputs
+    with_penalty = bench.make_loss(model, "label", "square")(model, batch)
+    data_only = torch.nn.functional.mse_loss(model(batch), 2 * batch["label"] - 1)
+    by_hand = 0.3 * float((model.attention_in.weight.detach() ** 2).sum())
+    assert by_hand > 0
+    assert float(with_penalty - data_only) == pytest.approx(by_hand, rel=1e-5)
+
+
+def test_warm_start_copies_fm_vectors_into_afm_and_names_its_errors(tmp_path):
+    from recnotes.registry import get
+
+    fm, _ = get("fm").tiny()
+    afm, _ = get("afm").tiny()
+    assert afm.config.embed_dim == fm.config.embed_dim
+    path = tmp_path / "fm.pt"
+    torch.save(fm.state_dict(), path)
+    attention_before = afm.attention_in.weight.detach().clone()
+    names = bench.warm_start(afm, path)
+    assert names and all(n.startswith(("linear.", "vectors.")) for n in names)
+    fm_state, afm_state = fm.state_dict(), afm.state_dict()
+    for name in names:
+        assert torch.equal(afm_state[name], fm_state[name])
+    assert any(n.startswith("vectors.") for n in names)
+    assert torch.equal(afm.attention_in.weight, attention_before)  # only the FM part moves
+
+    with pytest.raises(SystemExit, match="no saved state"):
+        bench.warm_start(afm, tmp_path / "missing.pt")
+    torch.save({"other.weight": torch.zeros(2)}, tmp_path / "other.pt")
+    with pytest.raises(SystemExit, match="has no parameter under"):
+        bench.warm_start(afm, tmp_path / "other.pt")
+    wrong = {k: torch.zeros(*v.shape[:-1], v.shape[-1] + 1) if v.dim() else v
+             for k, v in fm.state_dict().items()}  # fmt: skip
+    torch.save(wrong, tmp_path / "wrong.pt")
+    with pytest.raises(SystemExit, match="shapes differ"):
+        bench.warm_start(afm, tmp_path / "wrong.pt")
+
+
+def test_save_states_then_init_from_round_trip(tmp_path, capsys):
+    common = ["--quick", "--seeds", "0", "--quiet", "--out", str(tmp_path), "--loss", "square"]
+    bench.main(["--model", "fm", *common, "--optimizer", "adagrad", "--lr", "0.01",
+                "--save-states", str(tmp_path / "st")])  # fmt: skip
+    saved = tmp_path / "st" / "fm-square-seed0.pt"
+    assert saved.is_file()
+    [path] = bench.main(["--model", "afm", *common, "--variant", "warm",
+                         "--init-from", str(tmp_path / "st" / "fm-square-seed{seed}.pt")])  # fmt: skip
+    data = json.loads(path.read_text())
+    warm = data["config"]["per_seed"][0]["warm_start"]
+    assert warm["from"] == str(saved) and warm["tensors"]
+    assert "--init-from" in data["command"]
+    assert data["config"]["train"]["optimizer"] == "adam"
+    assert path.name == "afm-warm.json"
+
+
 def test_square_loss_targets_are_plus_minus_one_and_rmse_clips():
     out = torch.tensor([2.0, -0.5, 0.0])
     labels = torch.tensor([1, 0, 1])
