@@ -283,7 +283,7 @@ PROTOCOLS: dict[str, Protocol] = {
     "ml-1m": Protocol(
         name="ml1m-leave-latest-out",
         results_dir="ml-1m",
-        build=lambda: retrieval_movielens_1m(max_len=50),
+        build=lambda max_len=50: retrieval_movielens_1m(max_len=max_len),
         ks=(10, 50),
         metrics=("hr", "ndcg", "recall"),
         report=("hr@10", "ndcg@10", "recall@50", "ncf_hr@10", "ncf_ndcg@10"),
@@ -298,7 +298,7 @@ PROTOCOLS: dict[str, Protocol] = {
     "beauty": Protocol(
         name="amazon-loo-full",
         results_dir="beauty",
-        build=lambda: retrieval_amazon("beauty", max_len=20),
+        build=lambda max_len=20: retrieval_amazon("beauty", max_len=max_len),
         ks=(5, 10),
         metrics=("recall", "ndcg"),
         report=("recall@5", "ndcg@5", "recall@10", "ndcg@10"),
@@ -534,6 +534,8 @@ def run_model(name: str, args, data: RetrievalData, overrides, given: list[str])
         notes += f" Settings not applied (the model has no such field): {first['skipped']}."
     if overrides:
         notes += f" Config overridden on the command line: {overrides}."
+    if args.max_len and not args.quick:
+        notes += f" History capped at {args.max_len} items instead (--max-len)."
     result = Result(
         model=spec.name,
         dataset="synthetic" if args.quick else protocol.results_dir,
@@ -590,6 +592,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--batch-size", type=int, default=None, help="default: the protocol's")
     p.add_argument("--lr", type=float, default=None, help="Adam learning rate")
     p.add_argument("--variant", default=None, help="results file suffix: <model>-<variant>.json")
+    p.add_argument("--max-len", type=int, default=None,
+                   help="history length the models see (default: the protocol's, 50 or 20)")
     p.add_argument("--out", type=Path, default=None,
                    help="results root (default: results/, or runs/recall-quick with --quick)")  # fmt: skip
     p.add_argument("--threads", type=int, default=1, help="torch CPU threads")
@@ -597,6 +601,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="smoke run on the embedded synthetic data: 1 epoch, tiny widths, seconds")  # fmt: skip
     p.add_argument("--quiet", action="store_true", help="no per-epoch progress")
     args = p.parse_args(argv)
+    if args.max_len is not None and args.max_len < 1:
+        p.error(f"--max-len must be at least 1, got {args.max_len}")
     if args.quick:
         args.epochs = args.epochs or 1
     return args
@@ -610,7 +616,12 @@ def main(argv: list[str] | None = None) -> list[Path]:
     overrides = parse_set(args.set)
     args.commit = git_commit()  # the code as it was when training started
     print("loading data ...", flush=True)
-    data = retrieval_synthetic() if args.quick else PROTOCOLS[args.dataset].build()
+    if args.quick:
+        data = retrieval_synthetic()
+    elif args.max_len:
+        data = PROTOCOLS[args.dataset].build(args.max_len)
+    else:
+        data = PROTOCOLS[args.dataset].build()
     print(data, flush=True)
     return [run_model(name, args, data, overrides, given) for name in args.model]
 

@@ -138,3 +138,26 @@ def test_quick_benchmark_run_writes_a_result(tmp_path):
     result = json.loads((tmp_path / "synthetic" / "sasrec.json").read_text())
     assert result["model"] == "sasrec" and 0 <= result["metrics"]["ndcg@10"] <= 1
     assert result["config"]["model"]["loss"] in ("bce", "ce")
+
+
+def _recall_benchmark():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(
+        "recall_benchmark", ROOT / "experiments" / "recall_benchmark.py"
+    )
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_max_len_flag_sets_the_history_length(require_data, capsys):
+    bench = _recall_benchmark()
+    with pytest.raises(SystemExit):
+        bench.parse_args(["--model", "sasrec", "--max-len", "0"])
+    assert "--max-len must be at least 1" in capsys.readouterr().err
+    require_data("amazon-beauty/Beauty.txt.gz", "amazon-beauty/Beauty_item2attributes.json.gz")
+    short, default = bench.PROTOCOLS["beauty"].build(7), bench.PROTOCOLS["beauty"].build()
+    assert (short.max_len, default.max_len) == (7, 20)
+    assert short.train["history_ids"].shape[1] == 7
