@@ -161,3 +161,11 @@ def test_max_len_flag_sets_the_history_length(require_data, capsys):
     short, default = bench.PROTOCOLS["beauty"].build(7), bench.PROTOCOLS["beauty"].build()
     assert (short.max_len, default.max_len) == (7, 20)
     assert short.train["history_ids"].shape[1] == 7
+
+
+def test_a_setting_for_another_history_length_needs_the_flag():
+    bench = _recall_benchmark()
+    assert bench.PROTOCOLS["beauty"].settings["sasrec-bce-len50"].max_len == 50
+    args = bench.parse_args(["--model", "sasrec", "--dataset", "beauty", "--variant", "bce-len50"])
+    with pytest.raises(SystemExit, match="--max-len 50"):
+        bench.run_model("sasrec", args, data=None, overrides={}, given=[])
