@@ -36,11 +36,15 @@ Protocols:
 
 The AFM paper's square-loss RMSE, with the authors' recipe (FM warm start, Adagrad):
 
-    python experiments/ctr_benchmark.py --model fm --loss square --optimizer adagrad --lr 0.01 \
-        --seeds 0 1 2 --save-states runs/fm-square
-    python experiments/ctr_benchmark.py --model afm --loss square --optimizer adagrad --lr 0.1 \
-        --set attention_l2=4.8828125e-4 --init-from 'runs/fm-square/fm-square-seed{seed}.pt' \
-        --variant square-fm-init --seeds 0 1 2
+    python experiments/ctr_benchmark.py --model fm --dataset frappe --loss square --optimizer adagrad \
+        --lr 0.01 --epochs 30 --seeds 0 1 2 --save-states runs/fm-square
+    python experiments/ctr_benchmark.py --model afm --dataset frappe --loss square --optimizer adagrad \
+        --lr 0.1 --epochs 30 --threads 2 --set attention_l2=4.8828125e-4 \
+        --init-from 'runs/fm-square/fm-square-seed{seed}.pt' --variant square-fm-init --seeds 0
+
+``attention_l2=4.8828125e-4`` is the authors' lambda = 2 moved onto our loss: their penalty
+``2 * ||W||^2 / 2`` sits beside a squared error summed over the batch and halved; ours beside the
+mean squared error, so lambda becomes ``2 / 4096``.
 
 The real data is read from ``$RECNOTES_DATA`` (see the data page).
 """
