@@ -10,7 +10,10 @@ replaces it with Markdown before the page is converted:
     a table of results files (``recnotes.results``). Filters ``model=``, ``dataset=`` and
     ``protocol=`` select files, ``file=`` keeps one file by name (``file=nfm-square`` for
     ``results/<dataset>/nfm-square.json``), ``metrics=hr@10,ndcg@10`` picks the columns, and
-    ``group=dataset`` writes one sub-heading and table per dataset.
+    ``group=dataset`` writes one sub-heading and table per dataset. A table whose ``metrics=`` leave
+    out ``rmse`` also leaves out the runs trained with the squared loss (``config.loss ==
+    "square"``), unless ``file=`` names one: they answer another objective, and their AUC would sit
+    among the LogLoss runs' as if comparable.
 
 ``<!-- recnotes:leaderboard dataset=frappe -->``
     every CTR model's results on one dataset and protocol (``protocol=`` overrides the dataset's
@@ -192,6 +195,8 @@ def render_results(
     found = R.load_results(R.RESULTS_DIR if root is None else root, **where)
     if "file" in args:  # one variant of a model: the results file's name without .json
         found = [r for r in found if getattr(r, "file_stem", "") == args["file"]]
+    elif metrics is not None and "rmse" not in metrics:  # an AUC table: no square-loss runs
+        found = [r for r in found if (r.config or {}).get("loss", "bce") != "square"]
     if group is None or not found:
         return R.render_table(found, metrics, lang)
     blocks = []

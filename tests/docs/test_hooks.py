@@ -220,6 +220,20 @@ def test_results_marker_groups_by_dataset_with_anchored_headings(results_root):
     assert "模型" in out  # headers in the page's language
 
 
+def test_auc_tables_show_square_loss_runs_only_when_named(tmp_path):
+    _board_result(tmp_path, "zz-fm", 0.97)
+    _board_result(tmp_path, "zz-fm", 0.98, loss="square", stem="zz-fm-square")
+    table = pages.replace_markers("<!-- recnotes:results model=zz-fm metrics=auc -->", "en/x.md",
+                                  results_root=tmp_path)  # fmt: skip
+    assert "0.9700" in table and "0.9800" not in table
+    everything = pages.replace_markers("<!-- recnotes:results model=zz-fm -->", "en/x.md",
+                                       results_root=tmp_path)  # fmt: skip
+    assert "0.9700" in everything and "0.9800" in everything  # the all-results page keeps both
+    named = pages.replace_markers("<!-- recnotes:results model=zz-fm file=zz-fm-square -->",
+                                  "en/x.md", results_root=tmp_path)  # fmt: skip
+    assert "0.9800" in named and "0.9700" not in named
+
+
 def test_results_marker_without_results(tmp_path):
     out = pages.replace_markers(
         "<!-- recnotes:results group=dataset -->", "en/results.md", results_root=tmp_path
