@@ -2,30 +2,18 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import sys
 from pathlib import Path
 
 import pytest
 import torch
+from script_modules import load_script
 
 from recnotes.results import Result
 
 ROOT = Path(__file__).resolve().parents[1]
 
-
-def _bench():
-    spec = importlib.util.spec_from_file_location(
-        "ctr_benchmark", ROOT / "experiments" / "ctr_benchmark.py"
-    )
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-bench = _bench()
+bench = load_script("experiments/ctr_benchmark.py")
 
 
 def test_quick_run_writes_one_results_file_per_model(tmp_path, capsys):

@@ -2,28 +2,12 @@
 
 from __future__ import annotations
 
-import importlib.util
-import sys
-from pathlib import Path
-
 import numpy as np
 import pandas as pd
 import pytest
+from script_modules import load_script
 
-ROOT = Path(__file__).resolve().parents[2]  # tests/data/ -> repository root
-
-
-def _script():
-    spec = importlib.util.spec_from_file_location(
-        "frappe_negatives", ROOT / "experiments" / "frappe_negatives.py"
-    )
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-script = _script()
+script = load_script("experiments/frappe_negatives.py")
 
 
 def test_negative_stats_by_hand():

@@ -141,15 +141,9 @@ def test_quick_benchmark_run_writes_a_result(tmp_path):
 
 
 def _recall_benchmark():
-    import importlib.util
+    from script_modules import load_script
 
-    spec = importlib.util.spec_from_file_location(
-        "recall_benchmark", ROOT / "experiments" / "recall_benchmark.py"
-    )
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
+    return load_script("experiments/recall_benchmark.py")
 
 
 def test_max_len_flag_sets_the_history_length(require_data, capsys):
