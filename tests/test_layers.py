@@ -2,6 +2,7 @@
 
 import pytest
 import torch
+from torch import nn
 
 from recnotes.data import Feature, Schema
 from recnotes.layers import MLP, FeatureEmbedding, masked_mean
@@ -90,3 +91,36 @@ def test_features_linear_adds_one_weight_per_id_and_ignores_padding():
              "price": torch.tensor([1.0, -1.0])}
     # row 0: 0.5 + w[2] + (w[1] + w[3]) + 10 * 1;  row 1: 0.5 + w[4] + nothing - 10
     assert lin(batch).tolist() == [0.5 + 2 + 4 + 10, 0.5 + 4 - 10]
+
+
+@pytest.mark.parametrize("width", [1, 5])
+@pytest.mark.parametrize("shape", [(7,), (4096, 3)])  # below and above nn.Embedding's 3000-id switch
+def test_embedding_rows_equals_nn_embedding_values_and_gradients(shape, width):
+    from recnotes.layers import embedding_rows
+
+    torch.manual_seed(0)
+    table = nn.Embedding(40, width, padding_idx=0)
+    ids = torch.randint(0, 40, shape)
+    ids.view(-1)[:3] = 0  # padding
+    ids.view(-1)[3:6] = 7  # one id repeated: its gradients add up
+    grad = torch.randn(*shape, width)
+    expected_out = table(ids)
+    expected_out.backward(grad)
+    expected_grad, table.weight.grad = table.weight.grad, None
+    out = embedding_rows(table, ids)
+    out.backward(grad)
+    assert out.shape == (*shape, width)
+    assert torch.equal(out, expected_out)
+    assert torch.allclose(table.weight.grad, expected_grad, atol=1e-6)
+    assert table.weight.grad[0].abs().sum() == 0  # the padding row learns nothing
+    manual = torch.zeros(40, width).index_add_(0, ids.view(-1), grad.view(-1, width))
+    assert torch.allclose(table.weight.grad[7], manual[7], atol=1e-6)
+
+
+def test_embedding_rows_falls_back_to_the_table_when_row_0_is_not_padding():
+    from recnotes.layers import embedding_rows
+
+    table = nn.Embedding(6, 2)  # no padding_idx: row 0 is an ordinary row and must learn
+    ids = torch.tensor([0, 0, 3])
+    embedding_rows(table, ids).sum().backward()
+    assert torch.equal(table.weight.grad[0], torch.full((2,), 2.0))

@@ -86,6 +86,21 @@ class FeatureTable:
             index = slice(index, index + 1)
         return {k: v[index] for k, v in self.columns.items()}
 
+    def take(self, rows: torch.Tensor) -> dict[str, torch.Tensor]:
+        """A batch of the given rows: ``rows`` is a 1-D tensor of row numbers in ``[0, len)``.
+
+        The same batch as ``table[rows]`` for such rows, built with ``index_select``, which on the
+        CPU takes well under half the time of advanced indexing; the batch iterator uses it.
+
+        Example:
+            >>> from recnotes.data import Feature, Schema
+            >>> t = FeatureTable({"item_ids": torch.tensor([5, 6, 7])},
+            ...                  Schema([Feature("item_ids", "sparse", vocab_size=8)]))
+            >>> t.take(torch.tensor([2, 0]))["item_ids"].tolist()
+            [7, 5]
+        """
+        return {k: v.index_select(0, rows) for k, v in self.columns.items()}
+
     def subset(self, index: torch.Tensor | np.ndarray | slice) -> FeatureTable:
         """A new table with the selected rows (already validated, so not checked again)."""
         if isinstance(index, np.ndarray):
@@ -202,4 +217,4 @@ class BatchIterator:
             idx = order[b * self.batch_size : (b + 1) * self.batch_size]
             if self.world_size > 1:
                 idx = idx[self.rank * share : (self.rank + 1) * share]
-            yield self.table[idx]
+            yield self.table.take(idx)

@@ -6,7 +6,7 @@ this package with the models that first need them.
 """
 
 from recnotes.layers.capsule import dynamic_routing, squash
-from recnotes.layers.embedding import FeatureEmbedding, masked_mean
+from recnotes.layers.embedding import FeatureEmbedding, embedding_rows, masked_mean
 from recnotes.layers.interaction import (
     FeaturesLinear,
     FieldVectors,
@@ -24,6 +24,7 @@ __all__ = [
     "FeaturesLinear",
     "FieldVectors",
     "bi_interaction",
+    "embedding_rows",
     "dynamic_routing",
     "fm_interaction",
     "masked_mean",

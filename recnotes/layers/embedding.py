@@ -10,7 +10,57 @@ from torch import nn
 
 from recnotes.data.schema import Schema
 
-__all__ = ["FeatureEmbedding", "masked_mean"]
+__all__ = ["FeatureEmbedding", "embedding_rows", "masked_mean"]
+
+
+class _PaddedRows(torch.autograd.Function):
+    """Rows of a table, with the gradient scattered by ``index_add_`` and row 0 left without one.
+
+    ``F.embedding(ids, weight, padding_idx=0)`` computes the same thing. On the CPU, though, its
+    backward sorts the ids once a batch holds more than 3000 of them (a packed table of several
+    fields, or one field at batch size 4096), which costs several times a plain ``index_add_``:
+    ``benchmarks/bench_lookup.py`` measures both.
+    """
+
+    @staticmethod
+    def forward(ctx, weight: torch.Tensor, ids: torch.Tensor) -> torch.Tensor:  # noqa: D102
+        flat = ids.reshape(-1)
+        ctx.save_for_backward(flat)
+        ctx.rows = weight.shape[0]
+        return weight.index_select(0, flat).view(*ids.shape, weight.shape[1])
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx, grad: torch.Tensor):  # noqa: D102
+        (flat,) = ctx.saved_tensors
+        width = grad.shape[-1]
+        grad_weight = grad.new_zeros(ctx.rows, width)
+        grad_weight.index_add_(0, flat, grad.reshape(-1, width))  # repeated ids add up
+        grad_weight[0] = 0  # the padding row gets no gradient (padding_idx=0)
+        return grad_weight, None
+
+
+def embedding_rows(table: nn.Embedding, ids: torch.Tensor) -> torch.Tensor:
+    """``table(ids)`` for a table whose ``padding_idx`` is 0: same values, same gradients.
+
+    On the CPU the gradient is scattered with ``index_add_`` (see ``_PaddedRows``); elsewhere, or
+    for a table without ``padding_idx=0``, this is ``table(ids)``.
+
+    Shapes:
+        ``ids`` of any shape ``S`` (int64) -> ``(*S, D)``.
+
+    Example:
+        >>> table = nn.Embedding(5, 3, padding_idx=0)
+        >>> ids = torch.tensor([[1, 0], [1, 4]])
+        >>> torch.equal(embedding_rows(table, ids), table(ids))
+        True
+    """
+    weight = table.weight
+    if weight.device.type != "cpu" or table.padding_idx != 0 or table.max_norm is not None:
+        return table(ids)
+    if table.scale_grad_by_freq or table.sparse:
+        return table(ids)
+    return _PaddedRows.apply(weight, ids)
 
 
 def masked_mean(vectors: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
@@ -100,7 +150,7 @@ class FeatureEmbedding(nn.Module):
 
     def embed(self, name: str, ids: torch.Tensor) -> torch.Tensor:
         """The raw embeddings of one feature: ``(B,) -> (B, D)`` or ``(B, L) -> (B, L, D)``."""
-        return self.tables[self.table_of[name]](ids)
+        return embedding_rows(self.tables[self.table_of[name]], ids)
 
     def forward(self, batch: Mapping[str, torch.Tensor]) -> torch.Tensor:
         vectors = []

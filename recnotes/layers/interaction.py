@@ -13,7 +13,7 @@ import torch
 from torch import nn
 
 from recnotes.data.schema import Schema
-from recnotes.layers.embedding import FeatureEmbedding
+from recnotes.layers.embedding import FeatureEmbedding, embedding_rows
 
 __all__ = ["FeaturesLinear", "FieldVectors", "pair_indices", "bi_interaction", "fm_interaction"]
 
@@ -135,7 +135,7 @@ class FeaturesLinear(nn.Module):
         out = self.bias.expand(len(next(iter(batch.values()))))
         for name in self.fields:
             ids = batch[name]
-            w = self.weights[self.table_of[name]](ids).squeeze(-1)  # (B,) or (B, L); padding is 0
+            w = embedding_rows(self.weights[self.table_of[name]], ids).squeeze(-1)  # padding: 0
             out = out + (w.sum(dim=1) if w.dim() == 2 else w)
         if self.dense_linear is not None:
             x = [batch[n].to(out.dtype) for n in self.dense]

@@ -19,7 +19,7 @@ import torch
 from torch import nn
 
 from recnotes.data.schema import Schema
-from recnotes.layers.embedding import masked_mean
+from recnotes.layers.embedding import embedding_rows, masked_mean
 
 __all__ = ["PackedEmbedding"]
 
@@ -118,14 +118,14 @@ class PackedEmbedding(nn.Module):
 
     def embed(self, name: str, ids: torch.Tensor) -> torch.Tensor:
         """The raw embeddings of one feature: ``(B,) -> (B, D)`` or ``(B, L) -> (B, L, D)``."""
-        return self.table(self.rows(name, ids))
+        return embedding_rows(self.table, self.rows(name, ids))
 
     def forward(self, batch: Mapping[str, torch.Tensor]) -> torch.Tensor:
         blocks = []
         if self.sparse:
             ids = torch.stack([batch[n] for n in self.sparse], dim=1)  # (B, S)
             packed = torch.where(ids > 0, ids + self.sparse_offsets, 0)  # one look-up for all
-            blocks.append(self.table(packed))  # (B, S, D)
+            blocks.append(embedding_rows(self.table, packed))  # (B, S, D)
         for name in self.sequences:
             ids = batch[name]
             pooled = masked_mean(self.embed(name, ids), ids != 0)  # (B, L, D) -> (B, D)

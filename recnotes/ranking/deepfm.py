@@ -34,7 +34,7 @@ import torch
 from torch import nn
 
 from recnotes.data import Feature, Schema, tiny_ctr_batch
-from recnotes.layers import MLP, fm_interaction
+from recnotes.layers import MLP, embedding_rows, fm_interaction
 from recnotes.registry import ModelSpec, Paper, register
 
 __all__ = ["DeepFMConfig", "DeepFM", "FieldTables"]
@@ -137,12 +137,13 @@ class FieldTables(nn.Module):
         vectors, first_order = [], self.bias
         if ids is not None:  # all sparse fields in one look-up per table
             rows = torch.where(ids == 0, 0, ids + self.sparse_offsets)  # (B, F_sparse)
-            vectors.append(self.vectors(rows))  # (B, F_sparse, D)
-            first_order = first_order + self.weights(rows).sum(dim=(1, 2))  # (B,)
+            vectors.append(embedding_rows(self.vectors, rows))  # (B, F_sparse, D)
+            first_order = first_order + embedding_rows(self.weights, rows).sum(dim=(1, 2))  # (B,)
         for name in self.sequences:
             rows = self.rows(name, batch[name])  # (B, L); row 0 is zero, so padding adds nothing
-            vectors.append(self.vectors(rows).sum(dim=1, keepdim=True))  # (B, 1, D): bag of ids
-            first_order = first_order + self.weights(rows).sum(dim=(1, 2))
+            bag = embedding_rows(self.vectors, rows).sum(dim=1, keepdim=True)  # (B, 1, D): bag of ids
+            vectors.append(bag)
+            first_order = first_order + embedding_rows(self.weights, rows).sum(dim=(1, 2))
         if self.dense_vectors is not None:
             x = [batch[n].to(self.dense_vectors.dtype) for n in self.dense]
             x = torch.cat([t.unsqueeze(-1) if t.dim() == 1 else t for t in x], dim=-1)  # (B, P)
