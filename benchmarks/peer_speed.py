@@ -29,7 +29,7 @@ current environment. The encoded arrays are exported once to ``.cache/peer-speed
 that every runner reads. Needs the real data under ``RECNOTES_DATA`` (except ``--quick`` uses it too,
 on a small slice).
 
-    python benchmarks/peer_speed.py [--epochs 1] [--threads 1] [--quick] [--out FILE]
+    python benchmarks/peer_speed.py [--epochs 1] [--threads 1] [--rounds 3] [--quick] [--out FILE]
 """
 
 from __future__ import annotations
@@ -86,15 +86,24 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help=f"smoke test: first {QUICK_ROWS[0]:,} train / {QUICK_ROWS[1]:,} test "
         "rows, 1 epoch, written under .cache/",
     )
+    parser.add_argument(
+        "--rounds",
+        type=int,
+        default=3,
+        help="run every library x model this many times, the order rotated each round, and "
+        "report the median samples/s (a shared machine's speed drifts over minutes)",
+    )
     parser.add_argument("--venv", type=Path, default=PEER_VENV, help="the peers' environment")
     parser.add_argument(
         "--out", type=Path, help=f"JSON file (default {DEFAULT_OUT.relative_to(REPO)})"
     )
     args = parser.parse_args(argv)
-    if args.epochs < 1 or args.threads < 1 or args.batch_size < 1 or args.embed_dim < 1:
-        parser.error("--epochs, --threads, --batch-size and --embed-dim must be at least 1")
+    if min(args.epochs, args.threads, args.batch_size, args.embed_dim, args.rounds) < 1:
+        parser.error(
+            "--epochs, --threads, --batch-size, --embed-dim and --rounds must be at least 1"
+        )
     if args.quick:
-        args.epochs = 1
+        args.epochs, args.rounds = 1, 1
     if args.out is None:
         args.out = QUICK_OUT if args.quick else DEFAULT_OUT
     return args
@@ -170,6 +179,40 @@ def run_one(command: list[str], threads: int) -> dict:
     return json.loads(rows[-1])
 
 
+def run_order(models, libraries, round_index: int) -> list[tuple[str, str]]:
+    """Every (model, library) once, rotated by the round so no library always runs first.
+
+    Example:
+        >>> run_order(["deepfm"], ["a", "b", "c"], 1)
+        [('deepfm', 'b'), ('deepfm', 'c'), ('deepfm', 'a')]
+    """
+    pairs = [(m, lib) for m in models for lib in libraries]
+    k = round_index % len(pairs)
+    return pairs[k:] + pairs[:k]
+
+
+def median_row(runs: list[dict]) -> dict:
+    """One library x model's row from its rounds: the run with the median throughput.
+
+    Its figures are that run's (an odd number of rounds has one median run; an even number takes
+    the slower of the two middle ones); ``rounds_samples_per_s`` lists every round's throughput
+    and ``peak_mem_mb`` is the largest peak over the rounds.
+
+    Example:
+        >>> rows = [{"samples_per_s": s, "peak_mem_mb": m} for s, m in ((3, 10), (1, 12), (2, 11))]
+        >>> row = median_row(rows)
+        >>> row["samples_per_s"], row["rounds_samples_per_s"], row["peak_mem_mb"]
+        (2, [3, 1, 2], 12)
+    """
+    if not runs:
+        raise ValueError("no runs to summarise")
+    ordered = sorted(runs, key=lambda row: row["samples_per_s"])
+    row = dict(ordered[(len(ordered) - 1) // 2])
+    row["rounds_samples_per_s"] = [run["samples_per_s"] for run in runs]
+    row["peak_mem_mb"] = max(run["peak_mem_mb"] for run in runs)
+    return row
+
+
 def render_table(rows: list[dict]) -> str:
     """A fixed-width text table of the rows (library, model, samples/s, memory, AUC, seconds)."""
     head = ("library", "version", "model", "samples/s", "peak MiB", "test AUC", "train s")
@@ -207,18 +250,20 @@ def main(argv: list[str] | None = None) -> dict:
     peers = [lib for lib in args.libraries if lib not in ("recnotes", "floor")]
     peer_python = ensure_peer_venv(args.venv) if peers else None
 
-    rows = []
-    for model in args.models:
-        for library in args.libraries:
+    runs: dict[tuple[str, str], list[dict]] = {}
+    for r in range(args.rounds):
+        for model, library in run_order(args.models, args.libraries, r):
             python = sys.executable if library in ("recnotes", "floor") else peer_python
             row = run_one(runner_command(python, library, model, npz, args), args.threads)
-            rows.append(row)
+            runs.setdefault((library, model), []).append(row)
             auc = "-" if row["test_auc"] is None else f"{row['test_auc']:.4f}"
             print(
-                f"{library:>14} {model:<8} {row['samples_per_s']:>10,.0f} samples/s  "
+                f"round {r + 1}/{args.rounds} {library:>14} {model:<8} "
+                f"{row['samples_per_s']:>10,.0f} samples/s  "
                 f"peak {row['peak_mem_mb']:,.0f} MiB  AUC {auc}",
                 flush=True,
             )
+    rows = [median_row(runs[(lib, m)]) for m in args.models for lib in args.libraries]
 
     report = {
         "command": " ".join(["python", *sys.argv])
@@ -243,9 +288,11 @@ def main(argv: list[str] | None = None) -> dict:
             "cross_layers": args.cross_layers,
             "optimizer": "Adam, lr 1e-3, no weight decay",
             "threads": args.threads,
+            "rounds": args.rounds,
             "peer_install": "pip install " + " ".join(PEER_PINS),
             "timing": "time.perf_counter around the library's own training call only "
-            "(Trainer.fit / CTRTrainer.fit / model.fit); no validation inside it",
+            "(Trainer.fit / CTRTrainer.fit / model.fit); no validation inside it; with rounds > 1 "
+            "each row is the run of median throughput over the rounds (order rotated per round)",
             "memory": "peak RSS (VmHWM) of a fresh process per library x model (whole process: "
             "imports, arrays, model, training, test scoring)",
         },

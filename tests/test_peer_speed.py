@@ -57,20 +57,46 @@ def test_defaults_pin_one_setting_for_all_libraries():
     assert args.libraries == ["recnotes", "torch-rechub", "deepctr-torch", "floor"]
     assert args.models == ["deepfm", "dcn-v2"]
     assert args.out == bench.DEFAULT_OUT and not args.quick
+    assert args.rounds == 3
 
 
 def test_quick_forces_one_epoch_and_writes_under_the_cache():
-    args = bench.parse_args(["--quick", "--epochs", "5"])
-    assert args.epochs == 1
+    args = bench.parse_args(["--quick", "--epochs", "5", "--rounds", "4"])
+    assert args.epochs == 1 and args.rounds == 1
     assert args.out == bench.QUICK_OUT
     assert bench.CACHE in args.out.parents
 
 
-@pytest.mark.parametrize("flag", ["--epochs", "--threads", "--batch-size", "--embed-dim"])
+@pytest.mark.parametrize(
+    "flag", ["--epochs", "--threads", "--batch-size", "--embed-dim", "--rounds"]
+)
 def test_non_positive_settings_are_refused(flag, capsys):
     with pytest.raises(SystemExit):
         bench.parse_args([flag, "0"])
     assert "must be at least 1" in capsys.readouterr().err
+
+
+def test_each_round_runs_every_pair_once_in_a_rotated_order():
+    models, libraries = ["deepfm", "dcn-v2"], list(bench.LIBRARIES)
+    orders = [bench.run_order(models, libraries, r) for r in range(3)]
+    for order in orders:
+        assert sorted(order) == sorted((m, lib) for m in models for lib in libraries)
+    assert len({order[0] for order in orders}) == 3  # a different pair opens each round
+
+
+def test_median_row_keeps_the_median_run_and_every_round():
+    runs = [
+        {"samples_per_s": 90.0, "peak_mem_mb": 400.0, "test_auc": 0.87, "train_seconds": 9.0},
+        {"samples_per_s": 60.0, "peak_mem_mb": 410.0, "test_auc": 0.87, "train_seconds": 12.0},
+        {"samples_per_s": 80.0, "peak_mem_mb": 405.0, "test_auc": 0.87, "train_seconds": 10.0},
+    ]
+    row = bench.median_row(runs)
+    assert row["samples_per_s"] == 80.0 and row["train_seconds"] == 10.0  # one run's figures
+    assert row["rounds_samples_per_s"] == [90.0, 60.0, 80.0]
+    assert row["peak_mem_mb"] == 410.0
+    assert bench.median_row(runs[:2])["samples_per_s"] == 60.0  # even: the slower middle run
+    with pytest.raises(ValueError, match="no runs"):
+        bench.median_row([])
 
 
 def test_peers_are_pinned_and_never_recnotes_dependencies():
