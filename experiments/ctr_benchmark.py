@@ -475,15 +475,18 @@ def run_seed(spec, args, protocol: Protocol, setting: Setting, seed: int, overri
     )
     trainer_box: list[Trainer] = []
     best: list[float] = []
+    plateau = plateau_factor(args, protocol)
+    cuts: list[int] = []  # epochs (1-based) after which the learning rate was cut
 
     def validate(m: nn.Module) -> dict[str, float]:
         out = metrics_of(scores(m, data.valid), data.valid.columns[data.label], args.loss)
         if "auc" in out and "logloss" in out:
             out["auc-logloss"] = out["auc"] - out["logloss"]
         value = out[monitor] if mode == "max" else -out[monitor]
-        if best and value < best[0] + 1e-6 and protocol.plateau_factor != 1.0:
+        if best and value < best[0] + 1e-6 and plateau != 1.0:
             for group in trainer_box[0].optimizer.param_groups:  # FuxiCTR: reduce lr on plateau
-                group["lr"] = max(group["lr"] * protocol.plateau_factor, 1e-6)
+                group["lr"] = max(group["lr"] * plateau, 1e-6)
+            cuts.append(len(trainer_box[0].history.epochs) + 1)  # this epoch is not yet recorded
         if not best or value > best[0]:
             best[:] = [value]
         return out
@@ -507,6 +510,7 @@ def run_seed(spec, args, protocol: Protocol, setting: Setting, seed: int, overri
         f"valid_{monitor}": history.epochs[history.best_epoch][monitor],
         "best_epoch": history.best_epoch + 1,
         "epochs_run": len(history.epochs),
+        "lr_cut_epochs": cuts,
         "epoch_time_s": round(statistics.fmean(epoch_times), 3),
         "curve": [
             {k: round(v, 5) for k, v in e.items() if k in ("train_loss", "auc", "logloss", "rmse")}
@@ -531,6 +535,11 @@ def run_seed(spec, args, protocol: Protocol, setting: Setting, seed: int, overri
         "protocol": data.protocol,
         "dataset": "synthetic" if args.quick else protocol.results_dir,
     }
+
+
+def plateau_factor(args, protocol: Protocol) -> float:
+    """The learning-rate factor on a validation plateau: ``--plateau-factor`` or the protocol's."""
+    return protocol.plateau_factor if args.plateau_factor is None else args.plateau_factor
 
 
 def _stem(name: str, args) -> str:
@@ -610,6 +619,11 @@ def run_model(name: str, args, overrides, given: list[str]) -> Path:
         )
     if overrides:
         notes += f" Config overridden on the command line: {overrides}."
+    if args.plateau_factor is not None and args.plateau_factor != protocol.plateau_factor:
+        notes += (
+            f" Learning-rate factor on a plateau overridden: {args.plateau_factor} "
+            f"(protocol: {protocol.plateau_factor}; 1 means never cut)."
+        )
     result = Result(
         model=spec.name,
         dataset=first["dataset"],
@@ -628,7 +642,7 @@ def run_model(name: str, args, overrides, given: list[str]) -> Path:
             "loss": args.loss,
             "embedding_l2": setting.embedding_l2,
             "net_l2": setting.net_l2,
-            "plateau_lr_factor": protocol.plateau_factor,
+            "plateau_lr_factor": plateau_factor(args, protocol),
             "num_params": first["num_params"],
             "epoch_time_s": round(statistics.fmean(r["epoch_time_s"] for r in per_seed), 3),
             "allocator": getattr(args, "allocator", "system default"),
@@ -672,6 +686,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--patience", type=int, default=None, help="default: the protocol's / model's")
     p.add_argument("--batch-size", type=int, default=None, help="default: the protocol's")
     p.add_argument(
+        "--plateau-factor",
+        type=float,
+        default=None,
+        help="learning rate x this after an epoch without a better validation monitor; 1: never "
+        "cut (default: the protocol's, 0.1 on Frappe as FuxiCTR)",
+    )
+    p.add_argument(
         "--lr", type=float, default=None, help="learning rate (default: the protocol's)"
     )
     p.add_argument(
@@ -714,6 +735,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     p.add_argument("--quiet", action="store_true", help="no per-epoch progress")
     args = p.parse_args(argv)
+    if args.plateau_factor is not None and not 0.0 < args.plateau_factor <= 1.0:
+        p.error(f"--plateau-factor must be in (0, 1], got {args.plateau_factor}")
     if args.quick:
         args.epochs = args.epochs or 1
     return args

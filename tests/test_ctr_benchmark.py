@@ -203,3 +203,24 @@ def test_frappe_task_trains_and_recommends_app_names(require_data, tmp_path, cap
         f"item {i} " in ln for ln in shown for i in seen
     )  # seen apps are never recommended
     assert main(["recommend", "--user", "99999", "--checkpoint", str(out)]) == 2
+
+
+def test_plateau_factor_override_is_used_recorded_and_checked(tmp_path, capsys):
+    common = ["--quick", "--seeds", "0", "--quiet", "--out", str(tmp_path), "--epochs", "2"]
+    # lr 1e-12: the scores barely move, so epoch 2 does not beat epoch 1 and cuts the rate (a
+    # cut never goes below 1e-6, FuxiCTR's floor, so a third epoch would train at 1e-6)
+    [path] = bench.main(["--model", "fm", *common, "--patience", "10", "--lr", "1e-12",
+                         "--plateau-factor", "0.5", "--variant", "cut"])  # fmt: skip
+    data = json.loads(path.read_text())
+    assert data["config"]["plateau_lr_factor"] == 0.5
+    assert "plateau overridden: 0.5" in data["notes"]
+    seed = data["config"]["per_seed"][0]
+    assert seed["epochs_run"] == 2 and seed["lr_cut_epochs"] == [2]
+    [path] = bench.main(["--model", "fm", *common, "--patience", "10", "--lr", "1e-12",
+                         "--plateau-factor", "1", "--variant", "nocut"])  # fmt: skip
+    data = json.loads(path.read_text())
+    assert data["config"]["per_seed"][0]["lr_cut_epochs"] == []  # 1: never cut
+    for bad in ("0", "1.5"):
+        with pytest.raises(SystemExit):
+            bench.parse_args(["--model", "fm", "--plateau-factor", bad])
+    assert "--plateau-factor must be in (0, 1]" in capsys.readouterr().err
