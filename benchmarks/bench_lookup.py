@@ -9,7 +9,7 @@ of them, ``recnotes.layers.embedding_rows`` scatters the gradient with one ``ind
 * ``field``: one field's own table at batch 4096 (the Frappe batch size).
 
 Each figure is the median of ``--repeats`` runs of ``--steps`` forward + backward passes, after
-``--warmup`` untimed ones. Writes ``results/benchmarks/lookup.json`` (or ``--out``).
+``--warmup`` untimed ones; the two look-ups alternate run by run. Writes ``results/benchmarks/lookup.json`` (or ``--out``).
 
     python benchmarks/bench_lookup.py [--quick] [--out PATH]
 """
@@ -49,22 +49,32 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return args
 
 
-def time_passes(lookup, table: nn.Embedding, ids: torch.Tensor, grad: torch.Tensor, args) -> float:
-    """Median microseconds of one forward + backward pass."""
+def time_pair(table: nn.Embedding, ids: torch.Tensor, grad: torch.Tensor, args) -> tuple[float, float]:
+    """Median microseconds of one forward + backward pass: ``nn.Embedding``, ``embedding_rows``.
 
-    def one() -> None:
-        table.weight.grad = None
-        lookup(table, ids).backward(grad)
+    The two alternate run by run (which one goes first alternates too), so a machine whose speed
+    drifts over the measurement slows both alike.
+    """
 
-    for _ in range(args.warmup):
-        one()
-    runs = []
-    for _ in range(args.repeats):
-        start = time.perf_counter()
-        for _ in range(args.steps):
+    def runner(lookup):
+        def one() -> None:
+            table.weight.grad = None
+            lookup(table, ids).backward(grad)
+
+        return one
+
+    ones = (runner(lambda t, i: t(i)), runner(embedding_rows))
+    for one in ones:
+        for _ in range(args.warmup):
             one()
-        runs.append((time.perf_counter() - start) / args.steps * 1e6)
-    return statistics.median(runs)
+    runs: tuple[list[float], list[float]] = ([], [])
+    for r in range(args.repeats):
+        for k in ((0, 1) if r % 2 == 0 else (1, 0)):
+            start = time.perf_counter()
+            for _ in range(args.steps):
+                ones[k]()
+            runs[k].append((time.perf_counter() - start) / args.steps * 1e6)
+    return statistics.median(runs[0]), statistics.median(runs[1])
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -83,8 +93,7 @@ def main(argv: list[str] | None = None) -> dict:
         embedding_rows(table, ids).backward(grad)
         if not torch.allclose(table.weight.grad, expected, atol=1e-5):
             raise AssertionError(f"{name}: embedding_rows' gradient differs from nn.Embedding's")
-        base = time_passes(lambda t, i: t(i), table, ids, grad, args)
-        ours = time_passes(embedding_rows, table, ids, grad, args)
+        base, ours = time_pair(table, ids, grad, args)
         figures[name] = {
             "table_rows": rows,
             "ids": shape[0] * shape[1],
@@ -106,7 +115,7 @@ def main(argv: list[str] | None = None) -> dict:
             "repeats": args.repeats,
             "quick": args.quick,
             "timed": "one forward + backward pass of the look-up (ids drawn uniformly, padding "
-            "included), microseconds, median of the runs",
+            "included), microseconds, median of the runs; the two look-ups alternate run by run",
         },
         figures=figures,
     )
