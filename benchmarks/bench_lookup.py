@@ -38,9 +38,9 @@ CASES = (
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--steps", type=int, default=200, help="passes per timed run")
+    parser.add_argument("--steps", type=int, default=100, help="passes per timed run")
     parser.add_argument("--warmup", type=int, default=20, help="untimed passes first")
-    parser.add_argument("--repeats", type=int, default=5, help="timed runs per figure (median)")
+    parser.add_argument("--repeats", type=int, default=21, help="timed runs per figure (median)")
     parser.add_argument("--quick", action="store_true", help="20 passes, 1 run")
     parser.add_argument("--out", type=Path, default=RESULTS_DIR / "benchmarks" / "lookup.json")
     args = parser.parse_args(argv)
