@@ -124,3 +124,20 @@ def test_embedding_rows_falls_back_to_the_table_when_row_0_is_not_padding():
     ids = torch.tensor([0, 0, 3])
     embedding_rows(table, ids).sum().backward()
     assert torch.equal(table.weight.grad[0], torch.full((2,), 2.0))
+
+
+def test_embedding_rows_supports_second_order_gradients():
+    from recnotes.layers import embedding_rows
+
+    torch.manual_seed(0)
+    ids = torch.randint(0, 30, (4096, 2))  # above the 3000-id switch
+    grads = []
+    for lookup in (lambda t, i: t(i), embedding_rows):
+        torch.manual_seed(1)
+        table = nn.Embedding(30, 3, padding_idx=0)
+        loss = lookup(table, ids).pow(3).sum()
+        (first,) = torch.autograd.grad(loss, table.weight, create_graph=True)
+        first.pow(2).sum().backward()  # a gradient of the gradient, as MAML takes
+        grads.append(table.weight.grad)
+    assert torch.allclose(grads[0], grads[1], rtol=1e-4, atol=1e-4)
+    assert grads[1].abs().sum() > 0

@@ -31,8 +31,8 @@ class _PaddedRows(torch.autograd.Function):
         return weight.index_select(0, flat).view(*ids.shape, weight.shape[1])
 
     @staticmethod
-    @torch.autograd.function.once_differentiable
     def backward(ctx, grad: torch.Tensor):  # noqa: D102
+        # differentiable ops only, so second-order gradients (MAML-style meta-learning) work
         (flat,) = ctx.saved_tensors
         width = grad.shape[-1]
         grad_weight = grad.new_zeros(ctx.rows, width)
