@@ -491,7 +491,7 @@ def run_seed(spec, args, protocol: Protocol, setting: Setting, seed: int, overri
             best[:] = [value]
         return out
 
-    loss_fn = make_loss(model, data.label, args.loss, setting.embedding_l2, setting.net_l2)
+    loss_fn = make_loss(model, data.label, args.loss, embedding_l2(args, setting), setting.net_l2)
     trainer = Trainer(model, train_config, loss_fn=loss_fn, validate_fn=validate)
     trainer_box.append(trainer)
     history = trainer.fit(train)
@@ -535,6 +535,11 @@ def run_seed(spec, args, protocol: Protocol, setting: Setting, seed: int, overri
         "protocol": data.protocol,
         "dataset": "synthetic" if args.quick else protocol.results_dir,
     }
+
+
+def embedding_l2(args, setting: Setting) -> float:
+    """The embedding penalty's lambda: ``--embedding-l2`` or the settings row's."""
+    return setting.embedding_l2 if args.embedding_l2 is None else args.embedding_l2
 
 
 def plateau_factor(args, protocol: Protocol) -> float:
@@ -619,6 +624,10 @@ def run_model(name: str, args, overrides, given: list[str]) -> Path:
         )
     if overrides:
         notes += f" Config overridden on the command line: {overrides}."
+    if args.embedding_l2 is not None and args.embedding_l2 != setting.embedding_l2:
+        notes += (
+            f" Embedding L2 overridden: {args.embedding_l2} (settings row: {setting.embedding_l2})."
+        )
     if args.plateau_factor is not None and args.plateau_factor != protocol.plateau_factor:
         notes += (
             f" Learning-rate factor on a plateau overridden: {args.plateau_factor} "
@@ -640,7 +649,7 @@ def run_model(name: str, args, overrides, given: list[str]) -> Path:
             "model": asdict(first["config"]),
             "train": train,
             "loss": args.loss,
-            "embedding_l2": setting.embedding_l2,
+            "embedding_l2": embedding_l2(args, setting),
             "net_l2": setting.net_l2,
             "plateau_lr_factor": plateau_factor(args, protocol),
             "num_params": first["num_params"],
@@ -685,6 +694,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--epochs", type=int, default=None, help="epoch limit (default: the protocol's)")
     p.add_argument("--patience", type=int, default=None, help="default: the protocol's / model's")
     p.add_argument("--batch-size", type=int, default=None, help="default: the protocol's")
+    p.add_argument(
+        "--embedding-l2",
+        type=float,
+        default=None,
+        help="lambda of the penalty lambda/2 ||W||^2 on every embedding table (default: the "
+        "model's settings row)",
+    )
     p.add_argument(
         "--plateau-factor",
         type=float,
@@ -735,6 +751,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     p.add_argument("--quiet", action="store_true", help="no per-epoch progress")
     args = p.parse_args(argv)
+    if args.embedding_l2 is not None and args.embedding_l2 < 0:
+        p.error(f"--embedding-l2 must be >= 0, got {args.embedding_l2}")
     if args.plateau_factor is not None and not 0.0 < args.plateau_factor <= 1.0:
         p.error(f"--plateau-factor must be in (0, 1], got {args.plateau_factor}")
     if args.quick:

@@ -224,3 +224,25 @@ def test_plateau_factor_override_is_used_recorded_and_checked(tmp_path, capsys):
         with pytest.raises(SystemExit):
             bench.parse_args(["--model", "fm", "--plateau-factor", bad])
     assert "--plateau-factor must be in (0, 1]" in capsys.readouterr().err
+
+
+def test_embedding_l2_override_reaches_the_loss_and_the_record(tmp_path, capsys, monkeypatch):
+    seen = []
+    real = bench.make_loss
+
+    def spy(model, label, loss, embedding_l2=0.0, net_l2=0.0):
+        seen.append(embedding_l2)
+        return real(model, label, loss, embedding_l2, net_l2)
+
+    monkeypatch.setattr(bench, "make_loss", spy)
+    common = ["--quick", "--seeds", "0", "--quiet", "--out", str(tmp_path), "--epochs", "1"]
+    [path] = bench.main(["--model", "fm", *common, "--embedding-l2", "0.25", "--variant", "l2"])
+    assert seen == [0.25]  # the loss the run trained on
+    data = json.loads(path.read_text())
+    assert data["config"]["embedding_l2"] == 0.25
+    assert "Embedding L2 overridden: 0.25 (settings row: 5e-06)" in data["notes"]
+    bench.main(["--model", "fm", *common, "--variant", "default"])
+    assert seen[-1] == 5e-6  # without the flag: FM's settings row
+    with pytest.raises(SystemExit):
+        bench.parse_args(["--model", "fm", "--embedding-l2", "-1"])
+    assert "--embedding-l2 must be >= 0" in capsys.readouterr().err
