@@ -22,3 +22,21 @@ def load_script(relpath: str) -> ModuleType:
     sys.modules[spec.name] = module
     spec.loader.exec_module(module)
     return module
+
+
+def run_quick_benchmark(relpath: str, out: Path) -> tuple[ModuleType, dict]:
+    """Run a benchmark script's ``main(["--quick", "--out", out])``; check and return its report.
+
+    Checks what every benchmark report carries (``recnotes.results.benchmark_report``): the command
+    that re-runs it, and a non-empty commit, device, date, load average and settings. Returns the
+    script's module and the report read back from ``out``.
+    """
+    import json
+
+    bench = load_script(relpath)
+    bench.main(["--quick", "--out", str(out)])
+    report = json.loads(Path(out).read_text(encoding="utf-8"))
+    assert report["command"] == f"python {relpath} --quick --out {out}"
+    for key in ("commit", "device", "date", "load_average", "settings"):
+        assert report[key], key
+    return bench, report

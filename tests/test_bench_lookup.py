@@ -2,19 +2,11 @@
 
 from __future__ import annotations
 
-import json
-
-from script_modules import load_script
+from script_modules import run_quick_benchmark
 
 
 def test_quick_lookup_benchmark_writes_a_complete_report(tmp_path, capsys):
-    bench = load_script("benchmarks/bench_lookup.py")
-    out = tmp_path / "lookup.json"
-    bench.main(["--quick", "--out", str(out)])
-    report = json.loads(out.read_text(encoding="utf-8"))
-    assert report["command"] == f"python benchmarks/bench_lookup.py --quick --out {out}"
-    for key in ("commit", "device", "date", "load_average", "settings"):
-        assert report[key], key
+    bench, report = run_quick_benchmark("benchmarks/bench_lookup.py", tmp_path / "lookup.json")
     figures = report["figures"]
     assert set(figures) == {name for name, *_ in bench.CASES}
     for name, figure in figures.items():

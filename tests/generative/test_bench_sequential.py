@@ -2,25 +2,11 @@
 
 from __future__ import annotations
 
-import importlib.util
-import json
-from pathlib import Path
-
-REPO = Path(__file__).resolve().parents[2]
+from script_modules import run_quick_benchmark
 
 
 def test_quick_benchmark_writes_a_complete_report(tmp_path, capsys):
-    spec = importlib.util.spec_from_file_location(
-        "bench_sequential", REPO / "benchmarks" / "bench_sequential.py"
-    )
-    bench = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(bench)
-    out = tmp_path / "sequential.json"
-    bench.main(["--quick", "--out", str(out)])
-    report = json.loads(out.read_text(encoding="utf-8"))
-    assert report["command"] == f"python benchmarks/bench_sequential.py --quick --out {out}"
-    for key in ("commit", "device", "date", "load_average", "settings"):
-        assert report[key], key
+    _, report = run_quick_benchmark("benchmarks/bench_sequential.py", tmp_path / "sequential.json")
     settings = report["settings"]
     assert settings["quick"] is True
     assert (settings["batch_size"], settings["max_len"], settings["num_items"]) == (16, 8, 500)
