@@ -118,6 +118,7 @@ class Protocol:
     settings: Mapping[str, Setting]
     default_source: str  # for a model without a settings row
     notes: str
+    variant: str = ""  # results file suffix when --variant is not given (a diagnostic protocol's)
 
 
 # -- Frappe: BARS Frappe_x1 ------------------------------------------------------------------------
@@ -302,6 +303,32 @@ PROTOCOLS: dict[str, Protocol] = {
             "included) added to each batch's loss. Our initialisation is each model's own, not "
             "FuxiCTR's (normal std 1e-4 embeddings, Xavier-normal linear layers)."
         ),
+    ),
+    # A diagnostic, not the protocol: Frappe_x1 training on a train split that mimics the original
+    # file's 70/20/10 cut over all instances (recnotes.data.datasets.rebuild_frappe_train).
+    "frappe-instance-cut": Protocol(
+        task="frappe-instance-cut",
+        results_dir="frappe",
+        embed_dim=10,
+        batch_size=4096,
+        lr=1e-3,
+        epochs=100,
+        patience=2,
+        plateau_factor=0.1,
+        monitor="auc",
+        grad_clip=10.0,
+        settings=FRAPPE,
+        default_source="BARS Frappe_x1 training protocol; no tuned settings or number for this model",
+        notes=(
+            "Diagnostic of the Frappe_x1 protocol: training and settings as `frappe`, but the train "
+            "split mimics the original file's 70/20/10 cut over all 288,609 instances instead of "
+            "keeping every train positive with both its negatives. Every logged positive (train, "
+            "validation and test) gets two negatives by the same rule, and train keeps its 67,604 "
+            "positives plus a random 134,423 of those negatives, the counts of the original train "
+            "file; about 70% of the negatives of a validation or test positive land in train, as "
+            "in the original. Redrawn per seed."
+        ),
+        variant="instance-cut",
     ),
     "ml-1m-ctr": Protocol(
         task="ml-1m-ctr",
@@ -548,10 +575,16 @@ def plateau_factor(args, protocol: Protocol) -> float:
 
 
 def _stem(name: str, args) -> str:
-    """``<model>[-<variant>]``: the results file name, also used for saved states."""
-    variant = (
-        args.variant if args.variant is not None else ("square" if args.loss == "square" else "")
-    )
+    """``<model>[-<variant>]``: the results file name, also used for saved states.
+
+    Without ``--variant`` the suffix is the protocol's own (a diagnostic protocol has one) and
+    ``square`` for the squared loss, so no run overwrites the protocol's results file by accident.
+    """
+    if args.variant is not None:
+        variant = args.variant
+    else:
+        parts = [PROTOCOLS[args.dataset].variant, "square" if args.loss == "square" else ""]
+        variant = "-".join(p for p in parts if p)
     return f"{name}-{variant}" if variant else name
 
 

@@ -13,6 +13,9 @@ Tasks so far (family ``ranking``):
 * ``frappe`` — Frappe app usage, the NFM/AFM validation and test files with a rebuilt train split
   (``frappe-nfm-x1-rebuilt``, :func:`recnotes.data.datasets.frappe_ctr`); ``recommend`` scores every
   app for a user in that user's most frequent logged context.
+* ``frappe-instance-cut`` — as ``frappe``, with the train split that mimics the original cut over
+  all instances (``frappe-nfm-x1-rebuilt-instance-cut``, ``rebuild_frappe_train(cut="instance")``);
+  a diagnostic of the protocol, not the protocol.
 """
 
 from __future__ import annotations
@@ -162,11 +165,11 @@ def _frappe_data():
 _FRAPPE_CONTEXT = ("daytime", "weekday", "isweekend", "homework", "weather", "country", "city")
 
 
-def _frappe_ranking(seed: int) -> RankingData:
+def _frappe_ranking(seed: int, cut: str = "positive") -> RankingData:
     from recnotes.data.datasets import frappe_ctr
 
     fr = _frappe_data()
-    split = frappe_ctr(seed=seed, data=fr)
+    split = frappe_ctr(seed=seed, data=fr, cut=cut)
     coded = fr.encode(fr.logs) + 1  # ids as in the tables: field code + 1 (0 is padding)
     coded["raw_user"] = fr.logs["user_id"].to_numpy()
     item_raw = np.asarray(fr.vocabularies["item_id"])  # item id of code k is item_raw[k]
@@ -223,6 +226,12 @@ TASKS: dict[str, Task] = {
         "Frappe CTR, NFM/AFM validation and test files with a rebuilt train split "
         "(frappe-nfm-x1-rebuilt, BARS Frappe_x1 design); needs frappe/ under RECNOTES_DATA",
         _frappe_ranking,
+    ),
+    "frappe-instance-cut": Task(
+        "frappe-instance-cut", "ranking",
+        "Frappe CTR as `frappe`, but the train split mimics the original 70/20/10 cut over all "
+        "instances (frappe-nfm-x1-rebuilt-instance-cut, a diagnostic); needs frappe/ under RECNOTES_DATA",
+        functools.partial(_frappe_ranking, cut="instance"),
     ),
 }
 

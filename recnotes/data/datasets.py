@@ -72,6 +72,7 @@ __all__ = [
     "load_amazon",
     "load_frappe",
     "rebuild_frappe_train",
+    "FRAPPE_CUTS",
     "frappe_ctr",
     "load_census_income",
     "census_income_split",
@@ -783,8 +784,13 @@ def _frappe_unused_positives(data: FrappeData) -> pd.DataFrame:
     return coded[occurrence >= taken]
 
 
+#: How :func:`rebuild_frappe_train` cuts the instances: ``"positive"`` keeps every train
+#: positive with all its negatives; ``"instance"`` mimics a 70/20/10 cut over all instances.
+FRAPPE_CUTS = ("positive", "instance")
+
+
 def rebuild_frappe_train(
-    data: FrappeData, *, negatives_per_positive: int = 2, seed: int = 0
+    data: FrappeData, *, negatives_per_positive: int = 2, seed: int = 0, cut: str = "positive"
 ) -> pd.DataFrame:
     """Rebuild a Frappe train split for the NFM validation/test files (``frappe-nfm-x1-rebuilt``).
 
@@ -802,14 +808,31 @@ def rebuild_frappe_train(
     cut was made over the 288,609 instances, not per positive). A rebuilt negative may coincide
     with a validation or test negative; both are random draws from the same rule.
 
+    ``cut="instance"`` mimics that cut instead (``frappe-nfm-x1-rebuilt-instance-cut``, a
+    diagnostic). Every positive of the log, train, validation and test alike, gets its
+    ``negatives_per_positive`` negatives by the rule above. Train keeps its own positives and a
+    uniform random subset of all those negatives, as many as the published files leave for train
+    (all negatives minus the validation and test negatives: 134,423 of 192,406). So, as in the
+    original file, a train positive may have lost some of its negatives to the held-out files, and
+    the negatives of a validation or test positive may sit in train (about 70% of them do). With 2
+    negatives this gives 202,027 rows, 67,604 of them positive, the counts of the original train
+    file. The rows come out positives first, then negatives.
+
     Returns:
         A DataFrame with ``label`` and the field codes, columns as ``FrappeData.validation``;
-        each positive is followed by its negatives.
+        with ``cut="positive"`` each positive is followed by its negatives.
+
+    Raises:
+        ValueError: ``negatives_per_positive`` is not an integer >= 0, ``cut`` is not one of
+            :data:`FRAPPE_CUTS`, or (``cut="instance"``) the held-out files have more negatives
+            than the sampled ones, so none would be left for train.
     """
     if not isinstance(negatives_per_positive, int) or negatives_per_positive < 0:
         raise ValueError(
             f"negatives_per_positive must be an integer >= 0, got {negatives_per_positive!r}"
         )
+    if cut not in FRAPPE_CUTS:
+        raise ValueError(f"cut must be one of {FRAPPE_CUTS}, got {cut!r}")
     positives = _frappe_unused_positives(data)
     num_items = data.field_sizes["item_id"]
     coded_logs = data.encode(data.logs)
@@ -818,6 +841,8 @@ def rebuild_frappe_train(
     )
     sampler = UniformNegativeSampler(num_items, seen=seen, seed=seed)
     k = negatives_per_positive
+    if cut == "instance":
+        return _frappe_instance_cut(data, positives, sampler, k, seed)
     block = np.repeat(positives.to_numpy()[:, None, :], k + 1, axis=1)  # (P, 1 + k, fields)
     if k:
         block[:, 1:, FRAPPE_FIELDS.index("item_id")] = sampler.sample(
@@ -830,16 +855,50 @@ def rebuild_frappe_train(
     return out
 
 
-def frappe_ctr(*, seed: int = 0, root: Root = None, data: FrappeData | None = None) -> TableSplit:
+def _frappe_instance_cut(
+    data: FrappeData, positives: pd.DataFrame, sampler, k: int, seed: int
+) -> pd.DataFrame:
+    """``rebuild_frappe_train(cut="instance")``: train positives plus a random share of all negatives."""
+    fields = list(FRAPPE_FIELDS)
+    held = pd.concat([data.validation, data.test])
+    held_pos = held[held["label"] == 1][fields]
+    held_negatives = int((held["label"] == 0).sum())
+    every = np.concatenate([positives[fields].to_numpy(), held_pos.to_numpy()])  # every logged positive
+    negatives = np.repeat(every[:, None, :], k, axis=1)  # (P_all, k, fields)
+    if k:
+        negatives[:, :, fields.index("item_id")] = sampler.sample(every[:, fields.index("user_id")], k)
+    negatives = negatives.reshape(-1, len(fields))
+    keep = len(negatives) - held_negatives
+    if keep < 0:
+        raise ValueError(
+            f"cut='instance': the validation and test files hold {held_negatives} negatives but "
+            f"only {len(negatives)} were sampled ({k} per positive); use more negatives_per_positive"
+        )
+    rng = np.random.default_rng([seed, 70_20_10])  # its own stream: the draws above stay as they are
+    chosen = np.sort(rng.choice(len(negatives), size=keep, replace=False))
+    out = pd.DataFrame(
+        np.concatenate([positives[fields].to_numpy(), negatives[chosen]]), columns=fields
+    )
+    label = np.zeros(len(out), dtype=np.int64)
+    label[: len(positives)] = 1
+    out.insert(0, "label", label)
+    return out
+
+
+def frappe_ctr(
+    *, seed: int = 0, root: Root = None, data: FrappeData | None = None, cut: str = "positive"
+) -> TableSplit:
     """Frappe CTR tables: rebuilt train, NFM validation and test (``frappe-nfm-x1-rebuilt``).
 
     Features: one sparse feature per field (``user_ids``, ``item_ids``, ``daytime``, ``weekday``,
     ``isweekend``, ``homework``, ``cost``, ``weather``, ``country``, ``city``) with id = field code
     + 1 (``0`` is padding; every value of the log has an id, as in the NFM files). Label:
-    ``label`` (float 0/1). ``seed`` drives the rebuilt train negatives.
+    ``label`` (float 0/1). ``seed`` drives the rebuilt train negatives. ``cut`` is passed to
+    :func:`rebuild_frappe_train`; ``"instance"`` names the protocol
+    ``frappe-nfm-x1-rebuilt-instance-cut``.
     """
     fr = data if data is not None else load_frappe(root=root)
-    train = rebuild_frappe_train(fr, seed=seed)
+    train = rebuild_frappe_train(fr, seed=seed, cut=cut)
     names = {"user_id": "user_ids", "item_id": "item_ids"}
     features = [
         Feature(names.get(f, f), "sparse", vocab_size=fr.field_sizes[f] + 1) for f in FRAPPE_FIELDS
@@ -851,7 +910,9 @@ def frappe_ctr(*, seed: int = 0, root: Root = None, data: FrappeData | None = No
         cols["label"] = frame["label"].to_numpy().astype(np.float32)
         parts.append(FeatureTable(cols, schema))
     vocabularies = {names.get(f, f): v for f, v in fr.vocabularies.items()}
-    return TableSplit(*parts, schema, "frappe-nfm-x1-rebuilt", vocabularies, {"seed": seed})
+    protocol = "frappe-nfm-x1-rebuilt" + ("-instance-cut" if cut == "instance" else "")
+    params = {"seed": seed} if cut == "positive" else {"seed": seed, "cut": cut}
+    return TableSplit(*parts, schema, protocol, vocabularies, params)
 
 
 # -- Census-Income --------------------------------------------------------------------------------

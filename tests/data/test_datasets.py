@@ -314,6 +314,37 @@ def test_frappe_rebuilt_train(frappe):
     assert not rebuild_frappe_train(frappe, seed=1).equals(train)
 
 
+def test_frappe_instance_cut_has_the_original_counts(frappe):
+    train = rebuild_frappe_train(frappe, seed=0, cut="instance")
+    default = rebuild_frappe_train(frappe, seed=0)
+    # the BARS Frappe_x1 log: "Train samples: total/202027, pos/67604, neg/134423"
+    assert (len(train), int(train["label"].sum())) == (202_027, 67_604)
+    key = list(FRAPPE_FIELDS)
+    positives = train[train["label"] == 1][key].reset_index(drop=True)
+    assert positives.equals(default[default["label"] == 1][key].reset_index(drop=True))
+    logs = frappe.encode(frappe.logs)
+    used = set(zip(logs["user_id"], logs["item_id"]))
+    negatives = train[train["label"] == 0]
+    assert not any(pair in used for pair in zip(negatives["user_id"], negatives["item_id"]))
+    # every negative shares user and context with some logged positive; some only with held-out ones
+    context = [f for f in key if f != "item_id"]
+    held = pd.concat([frappe.validation, frappe.test])
+    held_ctx = set(map(tuple, held[held["label"] == 1][context].to_numpy()))
+    train_ctx = set(map(tuple, positives[context].to_numpy()))
+    neg_ctx = list(map(tuple, negatives[context].to_numpy()))
+    assert all(c in train_ctx or c in held_ctx for c in neg_ctx)
+    only_held = sum(c not in train_ctx for c in neg_ctx)
+    assert 0.03 * len(neg_ctx) < only_held < 0.15 * len(neg_ctx)  # 5.8% for seed 0
+    assert rebuild_frappe_train(frappe, seed=0, cut="instance").equals(train)
+    assert not rebuild_frappe_train(frappe, seed=1, cut="instance").equals(train)
+    t = frappe_ctr(data=frappe, seed=0, cut="instance")
+    assert t.protocol == "frappe-nfm-x1-rebuilt-instance-cut" and len(t.train) == 202_027
+    with pytest.raises(ValueError, match="cut must be one of"):
+        rebuild_frappe_train(frappe, cut="per-row")
+    with pytest.raises(ValueError, match="validation and test files hold"):
+        rebuild_frappe_train(frappe, negatives_per_positive=0, cut="instance")
+
+
 def test_frappe_nfm_negatives_follow_the_same_rule(frappe):
     logs = frappe.encode(frappe.logs)
     used = set(zip(logs["user_id"], logs["item_id"]))
