@@ -305,6 +305,10 @@ def leaderboard_svg(rows: list, lang: str = "en", salt: str = "recnotes") -> str
         plt.close(fig)
     svg = buf.getvalue()
     svg = svg[svg.index("<svg"):]  # drop the XML declaration and DOCTYPE: inline HTML
+    # matplotlib names every group ("figure_1", "axes_1", ...): two plots on a page would repeat
+    # those ids. Keep only the ids something points at; those are hashed with the salt.
+    refs = set(re.findall(r'(?:url\(#|href="#)([^")]+)', svg))
+    svg = re.sub(r' id="([^"]+)"', lambda m: m.group(0) if m.group(1) in refs else "", svg)
     return "\n".join(line for line in svg.splitlines() if line.strip())
 
 
@@ -359,6 +363,8 @@ def render_leaderboard(
             lines.append("| " + " | ".join(cells) + " |")
         parts.append("\n".join(lines) + "\n")
         salt = f"recnotes-leaderboard-{dataset}-{lang}"
+        if protocol != LEADERBOARD_PROTOCOLS.get(dataset):  # two plots on a page need distinct ids
+            salt += f"-{protocol}"
         parts.append('<div class="recnotes-leaderboard-plot" markdown="0">\n'
                      + leaderboard_svg(rows, lang, salt) + "\n</div>\n")
     if todo:

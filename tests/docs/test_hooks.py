@@ -346,6 +346,22 @@ def test_leaderboard_sorts_by_auc_and_shows_reference_params_and_time(tmp_path):
     assert "Not run yet on this dataset:" in out and "`embedding-mlp`" in out  # registered, no result here
 
 
+def test_two_frappe_leaderboards_on_one_page_keep_their_rows_and_distinct_plot_ids(tmp_path):
+    import re
+
+    cut = "frappe-nfm-x1-rebuilt-instance-cut"
+    _board_result(tmp_path, "zz-main", 0.95)
+    _board_result(tmp_path, "zz-main", 0.96, protocol=cut, stem="zz-main-instance-cut")
+    page = ("<!-- recnotes:leaderboard dataset=frappe -->\n\n"
+            f"<!-- recnotes:leaderboard dataset=frappe protocol={cut} -->")
+    out = pages.replace_markers(page, "en/ranking/leaderboard.md", results_root=tmp_path)
+    first, second = out.split(f"Protocol `{cut}`")
+    assert "| zz-main | 0.9500" in first and "0.9600" not in first
+    assert "| zz-main | 0.9600" in second and "0.9500" not in second
+    ids = re.findall(r'id="([^"]+)"', out)
+    assert ids and len(ids) == len(set(ids))  # the two inline SVGs share no element id
+
+
 def test_leaderboard_leaves_out_the_spread_of_a_single_seed(tmp_path):
     _board_result(tmp_path, "zz-one", 0.93, seeds=[0])
     out = pages.replace_markers("<!-- recnotes:leaderboard dataset=frappe -->", "en/ranking/leaderboard.md",
