@@ -246,3 +246,30 @@ def test_embedding_l2_override_reaches_the_loss_and_the_record(tmp_path, capsys,
     with pytest.raises(SystemExit):
         bench.parse_args(["--model", "fm", "--embedding-l2", "-1"])
     assert "--embedding-l2 must be >= 0" in capsys.readouterr().err
+
+
+def test_instance_cut_protocol_is_frappe_with_its_own_task_and_file_suffix():
+    from recnotes.tasks import TASKS
+
+    frappe, cut = bench.PROTOCOLS["frappe"], bench.PROTOCOLS["frappe-instance-cut"]
+    assert cut.task == "frappe-instance-cut" and cut.task in TASKS
+    assert cut.results_dir == frappe.results_dir == "frappe"
+    same = ("embed_dim", "batch_size", "lr", "epochs", "patience", "plateau_factor", "monitor",
+            "grad_clip", "settings")
+    assert all(getattr(cut, k) == getattr(frappe, k) for k in same)
+    stem = lambda *argv: bench._stem("fm", bench.parse_args(["--model", "fm", *argv]))  # noqa: E731
+    assert stem() == "fm" and stem("--loss", "square") == "fm-square"
+    assert stem("--dataset", "frappe-instance-cut") == "fm-instance-cut"  # never overwrites fm.json
+    assert stem("--dataset", "frappe-instance-cut", "--loss", "square") == "fm-instance-cut-square"
+    assert stem("--dataset", "frappe-instance-cut", "--variant", "x") == "fm-x"
+
+
+def test_instance_cut_task_builds_the_split_with_the_original_counts(require_data):
+    from recnotes.tasks import get_task
+
+    require_data("frappe/frappe.csv.gz", "frappe/meta.csv.gz", "frappe/nfm/frappe.test.libfm.gz",
+                 "frappe/nfm/frappe.validation.libfm.gz")
+    data = get_task("frappe-instance-cut").build(0)
+    assert data.protocol == "frappe-nfm-x1-rebuilt-instance-cut"
+    assert len(data.train) == 202_027 and int(data.train.columns["label"].sum()) == 67_604
+    assert (len(data.valid), len(data.test)) == (57_722, 28_860)
