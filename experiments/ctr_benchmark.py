@@ -62,7 +62,7 @@ import statistics
 import sys
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -308,32 +308,6 @@ PROTOCOLS: dict[str, Protocol] = {
             "FuxiCTR's (normal std 1e-4 embeddings, Xavier-normal linear layers)."
         ),
     ),
-    # A diagnostic, not the protocol: Frappe_x1 training on a train split that mimics the original
-    # file's 70/20/10 cut over all instances (recnotes.data.datasets.rebuild_frappe_train).
-    "frappe-instance-cut": Protocol(
-        task="frappe-instance-cut",
-        results_dir="frappe",
-        embed_dim=10,
-        batch_size=4096,
-        lr=1e-3,
-        epochs=100,
-        patience=2,
-        plateau_factor=0.1,
-        monitor="auc",
-        grad_clip=10.0,
-        settings=FRAPPE,
-        default_source="BARS Frappe_x1 training protocol; no tuned settings or number for this model",
-        notes=(
-            "Diagnostic of the Frappe_x1 protocol: training and settings as `frappe`, but the train "
-            "split mimics the original file's 70/20/10 cut over all 288,609 instances instead of "
-            "keeping every train positive with both its negatives. Every logged positive (train, "
-            "validation and test) gets two negatives by the same rule, and train keeps its 67,604 "
-            "positives plus a random 134,423 of those negatives, the counts of the original train "
-            "file; about 70% of the negatives of a validation or test positive land in train, as "
-            "in the original. Redrawn per seed."
-        ),
-        variant="instance-cut",
-    ),
     "ml-1m-ctr": Protocol(
         task="ml-1m-ctr",
         results_dir="ml-1m",
@@ -356,6 +330,23 @@ PROTOCOLS: dict[str, Protocol] = {
         ),
     ),
 }
+
+# A diagnostic, not the protocol: Frappe_x1 training on a train split that mimics the original
+# file's 70/20/10 cut over all instances (recnotes.data.datasets.rebuild_frappe_train).
+PROTOCOLS["frappe-instance-cut"] = replace(
+    PROTOCOLS["frappe"],
+    task="frappe-instance-cut",
+    notes=(
+        "Diagnostic of the Frappe_x1 protocol: training and settings as `frappe`, but the train "
+        "split mimics the original file's 70/20/10 cut over all 288,609 instances instead of "
+        "keeping every train positive with both its negatives. Every logged positive (train, "
+        "validation and test) gets two negatives by the same rule, and train keeps its 67,604 "
+        "positives plus a random 134,423 of those negatives, the counts of the original train "
+        "file; about 70% of the negatives of a validation or test positive land in train, as "
+        "in the original. Redrawn per seed."
+    ),
+    variant="instance-cut",
+)
 
 
 # -- training ------------------------------------------------------------------------------------
