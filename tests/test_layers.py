@@ -141,3 +141,30 @@ def test_embedding_rows_supports_second_order_gradients():
         grads.append(table.weight.grad)
     assert torch.allclose(grads[0], grads[1], rtol=1e-4, atol=1e-4)
     assert grads[1].abs().sum() > 0
+
+
+@pytest.mark.parametrize("num_fields", [2, 3, 7])
+def test_pair_products_equal_indexed_products_values_and_gradients(num_fields):
+    from recnotes.layers import pair_indices, pair_products
+
+    torch.manual_seed(num_fields)
+    v = torch.randn(5, num_fields, 4, dtype=torch.float64, requires_grad=True)
+    i, j = pair_indices(num_fields)
+    expected = v[:, i] * v[:, j]
+    got = pair_products(v)
+    assert got.shape == (5, num_fields * (num_fields - 1) // 2, 4)
+    torch.testing.assert_close(got, expected, rtol=0, atol=0)
+    upstream = torch.randn_like(expected)
+    (want,) = torch.autograd.grad(expected, v, upstream)
+    (have,) = torch.autograd.grad(pair_products(v), v, upstream)
+    torch.testing.assert_close(have, want)
+    assert torch.autograd.gradcheck(pair_products, (v,))
+
+
+def test_pair_products_rejects_fewer_than_two_fields_or_a_wrong_rank():
+    from recnotes.layers import pair_products
+
+    with pytest.raises(ValueError, match="F >= 2"):
+        pair_products(torch.randn(3, 1, 4))
+    with pytest.raises(ValueError, match=r"got shape \(3, 4\)"):
+        pair_products(torch.randn(3, 4))

@@ -18,7 +18,8 @@ train, test = (table.subset(torch.tensor(rows.index)) for rows in (train_rows, t
 
 seed_everything(0)
 model = AFM(schema, AFMConfig(embed_dim=16, attention_dim=8, dropout=0.0, attention_l2=1e-4))
-print("fields:", model.num_fields, " pairs:", len(model.pair_i))  # F (F - 1) / 2
+i, j = pair_indices(model.num_fields)  # the pairs, in the order of the attention weights
+print("fields:", model.num_fields, " pairs:", len(i))  # F (F - 1) / 2
 config = TrainConfig(epochs=2, batch_size=512, lr=5e-3, label="click", progress=False)
 Trainer(model, config, loss_fn=lambda m, b: afm_loss(m, b, "click")).fit(train)  # adds the L2
 
@@ -39,7 +40,6 @@ print(f"item popularity test AUC {popularity['auc']:.3f}")
 print("beats popularity:", ours["auc"] > popularity["auc"])
 
 names = model.fields + ["log_price"]  # field order: sparse and sequence fields, then dense columns
-i, j = pair_indices(model.num_fields)
 print("heaviest pairs:")
 for k in weights.argsort(descending=True)[:3].tolist():
     print(f"  {names[i[k]]} x {names[j[k]]}: {weights[k]:.3f}")

@@ -13,6 +13,7 @@ from recnotes.layers.interaction import (
     bi_interaction,
     fm_interaction,
     pair_indices,
+    pair_products,
 )
 from recnotes.layers.mlp import MLP
 from recnotes.layers.packed_embedding import PackedEmbedding
@@ -29,5 +30,6 @@ __all__ = [
     "fm_interaction",
     "masked_mean",
     "pair_indices",
+    "pair_products",
     "squash",
 ]

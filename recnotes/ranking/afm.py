@@ -43,7 +43,7 @@ import torch
 from torch import nn
 
 from recnotes.data import Schema, tiny_ctr_batch
-from recnotes.layers import FeaturesLinear, FieldVectors, pair_indices
+from recnotes.layers import FeaturesLinear, FieldVectors, pair_products
 from recnotes.registry import ModelSpec, Paper, register
 
 __all__ = ["AFMConfig", "AFM", "afm_loss", "pair_scores"]
@@ -98,10 +98,13 @@ class _PairScores(torch.autograd.Function):
     """``h^T ReLU(W x + b)`` for every row ``x`` of a ``(N, D)`` matrix, with its own backward.
 
     The same numbers as ``attention_out(relu(attention_in(x)))``; written out because the attention
-    network runs on ``B * P`` rows (184,320 for Frappe's batch of 4,096) and autograd's ``Linear``
-    backward forms ``grad_W`` as ``grad^T @ x``, a GEMM layout that is ten times slower on CPU for
-    this tall, thin shape than the equal ``(x^T @ grad)^T``. The backward also reuses the hidden
-    activations' memory instead of allocating three more ``(N, T)`` tensors.
+    network runs on ``B * P`` rows (184,320 for Frappe's batch of 4,096), and which GEMM layout is
+    fast for these tall, thin shapes depends on ``D`` against ``T``. ``grad_W`` sums over all
+    ``N`` rows; on CPU (MKL) it is fast when the computed matrix has the fewer rows: ``(x^T g)^T``
+    when ``D < T`` (BARS: D 10, T 128, 10x faster than autograd's ``g^T x``) and ``g^T x`` when
+    ``D > T`` (the papers' D 256, T 8, where ``(x^T g)^T`` is 10x slower). ``grad_x`` follows the
+    same switch. The backward also reuses the hidden activations' memory instead of allocating
+    three more ``(N, T)`` tensors.
     """
 
     @staticmethod
@@ -123,8 +126,10 @@ class _PairScores(torch.autograd.Function):
         grad_h = hidden.t() @ grad  # (T,)
         # dL/d(Wx + b) = grad * h where the ReLU was active; built in the hidden tensor's memory
         g = hidden.sign_().mul_(h).mul_(grad.unsqueeze(1))  # (N, T)
-        grad_w = (x.t() @ g).t()  # (T, D), the fast layout of g^T x
-        grad_x = (weight.t() @ g.t()).t()  # (N, D), the fast layout of g W
+        if x.shape[1] > weight.shape[0]:  # D > T: (T, D) and (N, D) products as written
+            grad_w, grad_x = g.t() @ x, g @ weight
+        else:  # D <= T: the same products computed transposed, (D, T) and (D, N)
+            grad_w, grad_x = (x.t() @ g).t(), (weight.t() @ g.t()).t()
         return grad_x, grad_w, g.sum(0), grad_h
 
 
@@ -190,9 +195,6 @@ class AFM(nn.Module):
         D, T = config.embed_dim, config.attention_dim
         self.linear = FeaturesLinear(schema)  # w0, w_i
         self.vectors = FieldVectors(schema, D, init_std=config.init_std)  # v_i, v_c
-        rows, cols = pair_indices(self.num_fields)
-        self.register_buffer("pair_i", rows, persistent=False)
-        self.register_buffer("pair_j", cols, persistent=False)
         self.attention_in = nn.Linear(D, T)  # W and b of Eq. (4)
         self.attention_out = nn.Linear(T, 1, bias=False)  # h of Eq. (4)
         self.attention_dropout = nn.Dropout(config.attention_dropout)
@@ -234,7 +236,7 @@ class AFM(nn.Module):
         if self.config.check_inputs:
             self._inputs.validate(batch)  # BatchError names the feature, not an IndexError
         v = self.field_vectors(batch)  # (B, F, D)
-        return v[:, self.pair_i] * v[:, self.pair_j]  # (B, P, D), pairs i < j
+        return pair_products(v)  # (B, P, D), pairs i < j in pair_indices order
 
     def attention_weights(self, products: torch.Tensor) -> torch.Tensor:
         """Eqs. (4)-(5): ``a_ij = softmax_ij(h^T ReLU(W (v_i * v_j) + b))``, ``(B, P, D) -> (B, P)``."""

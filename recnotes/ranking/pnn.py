@@ -41,7 +41,7 @@ import torch
 from torch import nn
 
 from recnotes.data import Schema, tiny_ctr_batch
-from recnotes.layers import MLP, FeatureEmbedding, pair_indices
+from recnotes.layers import MLP, FeatureEmbedding, pair_products
 from recnotes.registry import ModelSpec, Paper, register
 
 __all__ = ["PNNConfig", "PNN", "inner_products", "outer_product_sum"]
@@ -101,8 +101,7 @@ def inner_products(e: torch.Tensor) -> torch.Tensor:
         >>> inner_products(e).tolist()  # <e1,e2>, <e1,e3>, <e2,e3>
         [[11.0, 17.0, 39.0]]
     """
-    i, j = pair_indices(e.shape[1])
-    return (e[:, i] * e[:, j]).sum(dim=-1)  # (B, Q, D) -> (B, Q)
+    return pair_products(e).sum(dim=-1)  # (B, Q, D) -> (B, Q), pairs in pair_indices order
 
 
 def outer_product_sum(e: torch.Tensor) -> torch.Tensor:

@@ -183,11 +183,12 @@ def test_try_it_snippet_runs_and_beats_popularity(capsys):
     assert len(top) == 3 and all(" x " in line for line in top)
 
 
-def test_pair_scores_gradients_equal_autograd_of_the_formula():
+@pytest.mark.parametrize("D, T", [(3, 5), (6, 2), (4, 4)])  # both GEMM layouts of the backward
+def test_pair_scores_gradients_equal_autograd_of_the_formula(D, T):
     """The hand-written backward of h^T ReLU(W x + b) matches autograd (double precision)."""
     torch.manual_seed(0)
-    x, W = torch.randn(7, 3, dtype=torch.float64), torch.randn(5, 3, dtype=torch.float64)
-    b, h = torch.randn(5, dtype=torch.float64), torch.randn(5, dtype=torch.float64)
+    x, W = torch.randn(7, D, dtype=torch.float64), torch.randn(T, D, dtype=torch.float64)
+    b, h = torch.randn(T, dtype=torch.float64), torch.randn(T, dtype=torch.float64)
     inputs = [t.requires_grad_() for t in (x, W, b, h)]
     assert torch.autograd.gradcheck(pair_scores, inputs)
     (torch.relu(x @ W.T + b) @ h).pow(2).sum().backward()
