@@ -133,9 +133,6 @@ class Protocol:
 # page gives 5; else the one run).
 _BARS = "BARS Frappe_x1, reczoo/BARS ranking/ctr/{}/README.md"
 _DNN3 = (400, 400, 400)
-# The monitor of the results files not yet re-run since the switch to validation AUC (their
-# commands must keep re-running what they ran); drop the override when a model is re-run.
-_OLD_MONITOR = "auc-logloss"
 FRAPPE: dict[str, Setting] = {
     "lr": Setting(  # LR_frappe_x1_001_ff730f43: regularizer 1e-5
         embedding_l2=1e-5,
@@ -219,8 +216,8 @@ FRAPPE: dict[str, Setting] = {
     # deep-crossing: BARS has DeepCrossing pages for Criteo, Avazu and KKBox only (none found for
     # Frappe_x1): the model's defaults with embedding 10, no reference number.
     # embedding-mlp: not among the BARS models cited here; the DNN settings shared by the models above.
-    "embedding-mlp": Setting(config={"hidden": _DNN3}, monitor=_OLD_MONITOR),
-    "deep-crossing": Setting(monitor=_OLD_MONITOR),
+    "embedding-mlp": Setting(config={"hidden": _DNN3}),
+    "deep-crossing": Setting(),
 }
 
 # The square-loss variant reproduces the NFM / AFM papers' Frappe RMSE (256 factors, Table 3 of AFM
