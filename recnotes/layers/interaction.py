@@ -51,9 +51,9 @@ class _PairProducts(torch.autograd.Function):
     The pairs of field ``i`` are ``v[:, i:i+1] * v[:, i+1:]``: a broadcast product of two slices,
     written straight into its block of the output. The backward works block by block too. Indexing
     (``v[:, rows] * v[:, cols]``) gives the same numbers, but gathers two ``(B, P, D)`` copies first
-    and its backward is an accumulating ``index_put_``: for AFM's Frappe batch ``(4096, 10, 256)``
-    forward and backward took 760 ms that way against 146 ms this way (2 CPU threads,
-    ``benchmarks/bench_models.py --only pair-products`` measures it).
+    and its backward is an accumulating ``index_put_``, slow on CPU for AFM's Frappe batch
+    ``(4096, 10, 256)``. ``benchmarks/bench_pairs.py`` times both ways
+    (``results/benchmarks/pairs.json``).
     """
 
     @staticmethod
