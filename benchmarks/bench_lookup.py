@@ -18,15 +18,13 @@ from __future__ import annotations
 
 import argparse
 import os
-import statistics
-import time
 from pathlib import Path
 
 import torch
 from torch import nn
 
 from recnotes.layers import embedding_rows
-from recnotes.results import RESULTS_DIR, benchmark_report, write_report
+from recnotes.results import RESULTS_DIR, benchmark_report, time_alternately, write_report
 
 #: (name, table rows, ids per batch as (rows, fields), width)
 CASES = (
@@ -64,17 +62,8 @@ def time_pair(table: nn.Embedding, ids: torch.Tensor, grad: torch.Tensor, args) 
         return one
 
     ones = (runner(lambda t, i: t(i)), runner(embedding_rows))
-    for one in ones:
-        for _ in range(args.warmup):
-            one()
-    runs: tuple[list[float], list[float]] = ([], [])
-    for r in range(args.repeats):
-        for k in ((0, 1) if r % 2 == 0 else (1, 0)):
-            start = time.perf_counter()
-            for _ in range(args.steps):
-                ones[k]()
-            runs[k].append((time.perf_counter() - start) / args.steps * 1e6)
-    return statistics.median(runs[0]), statistics.median(runs[1])
+    base, ours = time_alternately(ones, steps=args.steps, warmup=args.warmup, repeats=args.repeats)
+    return base * 1e6, ours * 1e6
 
 
 def main(argv: list[str] | None = None) -> dict:

@@ -23,9 +23,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import statistics
-import time
-from collections.abc import Callable
 from pathlib import Path
 from unittest import mock
 
@@ -34,7 +31,7 @@ import torch
 from recnotes.data import Feature, Schema
 from recnotes.layers import pair_indices, pair_products
 from recnotes.ranking import afm, pnn
-from recnotes.results import RESULTS_DIR, benchmark_report, write_report
+from recnotes.results import RESULTS_DIR, benchmark_report, time_alternately, write_report
 from recnotes.train import reuse_freed_memory
 
 #: Frappe's vocabulary sizes (ids + padding row) in its field order: user, item, daytime, weekday,
@@ -73,19 +70,10 @@ def indexed_products(v: torch.Tensor) -> torch.Tensor:
     return v[:, i] * v[:, j]
 
 
-def time_both(runs: tuple[Callable[[], None], Callable[[], None]], args) -> tuple[float, float]:
+def time_both(runs, args) -> tuple[float, float]:
     """Median milliseconds of one pass of each of two callables, alternating run by run."""
-    for run in runs:
-        for _ in range(args.warmup):
-            run()
-    times: tuple[list[float], list[float]] = ([], [])
-    for r in range(args.repeats):
-        for k in ((0, 1) if r % 2 == 0 else (1, 0)):
-            start = time.perf_counter()
-            for _ in range(args.steps):
-                runs[k]()
-            times[k].append((time.perf_counter() - start) / args.steps * 1e3)
-    return statistics.median(times[0]), statistics.median(times[1])
+    base, ours = time_alternately(runs, steps=args.steps, warmup=args.warmup, repeats=args.repeats)
+    return base * 1e3, ours * 1e3
 
 
 def op_runs(v: torch.Tensor, grad: torch.Tensor):

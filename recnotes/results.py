@@ -31,7 +31,9 @@ from __future__ import annotations
 import json
 import math
 import platform
+import statistics
 import subprocess
+import time
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field
 from datetime import date
@@ -262,6 +264,34 @@ def benchmark_report(script: str, argv: list[str] | None, *, load_before: tuple[
         "settings": settings,
         "figures": figures,
     }
+
+
+def time_alternately(runs, *, steps: int, warmup: int, repeats: int) -> list[float]:
+    """Median seconds per call of each of several callables, timed in alternating runs.
+
+    Each callable is called ``warmup`` times untimed, then ``repeats`` timed runs of ``steps`` calls
+    each. The callables take turns run by run, and the order of the turns flips every run, so a
+    machine whose speed drifts during the measurement slows them all alike.
+
+    Example:
+        >>> fast, slow = time_alternately([lambda: None, lambda: sum(range(20000))],
+        ...                               steps=3, warmup=1, repeats=3)
+        >>> fast < slow
+        True
+    """
+    runs = list(runs)
+    for run in runs:
+        for _ in range(warmup):
+            run()
+    times: list[list[float]] = [[] for _ in runs]
+    for r in range(repeats):
+        order = range(len(runs)) if r % 2 == 0 else reversed(range(len(runs)))
+        for k in order:
+            start = time.perf_counter()
+            for _ in range(steps):
+                runs[k]()
+            times[k].append((time.perf_counter() - start) / steps)
+    return [statistics.median(t) for t in times]
 
 
 def write_report(report: dict, out: Path) -> Path:
