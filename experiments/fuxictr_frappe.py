@@ -174,8 +174,10 @@ def main(argv: list[str] | None = None) -> Path:
         mean, std = mean_std([r[key] for r in per_seed])
         metrics[key], metrics[f"{key}_std"] = round(mean, 5), round(std, 5)
     suffix = "" if args.dataset == "frappe" else "-instance-cut"
-    default = CACHE / "fuxictr-frappe" / "afm-fuxictr-quick.json" if args.quick else (
-        REPO / "results" / "frappe" / f"afm-fuxictr{suffix}.json"
+    default = (
+        CACHE / "fuxictr-frappe" / "afm-fuxictr-quick.json"
+        if args.quick
+        else (REPO / "results" / "frappe" / f"afm-fuxictr{suffix}.json")
     )
     result = Result(
         model="afm",
@@ -192,9 +194,16 @@ def main(argv: list[str] | None = None) -> Path:
         config={
             "library": f"fuxictr {per_seed[0]['fuxictr']} (torch {per_seed[0]['torch']})",
             "model": {"embed_dim": 10, "attention_dim": 128, "attention_dropout": [0.1, 0.1]},
-            "train": {"epochs": epochs, "batch_size": 4096, "lr": 1e-3, "optimizer": "adam",
-                      "monitor": "auc", "patience": 2, "grad_clip": 10.0,
-                      "plateau_lr_factor": 0.1},  # fmt: skip
+            "train": {
+                "epochs": epochs,
+                "batch_size": 4096,
+                "lr": 1e-3,
+                "optimizer": "adam",
+                "monitor": "auc",
+                "patience": 2,
+                "grad_clip": 10.0,
+                "plateau_lr_factor": 0.1,
+            },  # fmt: skip
             "loss": "bce",
             "embedding_l2": 1e-5,
             "net_l2": 0.0,

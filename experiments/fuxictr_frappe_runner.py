@@ -197,7 +197,8 @@ def main(argv=None) -> dict:
     feature_map.num_fields = feature_map.get_num_fields()
     seed_everything(args.seed)
     with tempfile.TemporaryDirectory() as model_root:
-        os.makedirs(os.path.join(model_root, feature_map.dataset_id))  # where FuxiCTR saves the best
+        # FuxiCTR saves the best epoch under model_root/dataset_id
+        os.makedirs(os.path.join(model_root, feature_map.dataset_id))
         model = build_afm(BaseModel, layers, feature_map, args, model_root)
         curve, cuts = with_curve(model)
         shuffle = torch.Generator().manual_seed(args.seed)
