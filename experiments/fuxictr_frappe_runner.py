@@ -27,7 +27,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
+import sys
 import tempfile
 import time
 from collections import OrderedDict
@@ -178,6 +180,9 @@ def with_curve(model):
 def main(argv=None) -> dict:
     args = parse_args(argv)
     torch.set_num_threads(args.threads)
+    # FuxiCTR reports each epoch (train loss, validation metrics, cuts) through logging: the log
+    # file that fuxictr_frappe.py keeps per seed shows the run's progress
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", stream=sys.stdout)
     from importlib.metadata import version
 
     from fuxictr.features import FeatureMap
