@@ -1,22 +1,23 @@
-"""AFM on recnotes' Frappe split, trained by FuxiCTR itself: is the gap to BARS in our code or our data?
+"""AFM and FM on recnotes' Frappe split, trained by FuxiCTR: is a gap to BARS in our code or our data?
 
-recnotes' AFM lands about 0.008 AUC below the BARS Frappe_x1 row on our rebuilt train split (see
-the AFM note). BARS trained its AFM with FuxiCTR v1.1. This script trains the same model with
-FuxiCTR's training loop, layers, initialisation and embedding penalty on exactly the data
-``experiments/ctr_benchmark.py`` uses (one rebuilt train split per seed, the published validation
-and test files) and writes a results file beside ours. If FuxiCTR reaches BARS's number on our
-data, the gap is in recnotes' model or training; if it lands where recnotes does, it is in the
-data (our rebuilt negatives) or in BARS's single run.
+recnotes' AFM lands about 0.008 AUC below the BARS Frappe_x1 row on our rebuilt train split, and
+its FM about 0.003 above (see the AFM and FM notes). BARS trained both with FuxiCTR v1.1. This
+script trains the same model with FuxiCTR's training loop, layers, initialisation and penalties
+on exactly the data ``experiments/ctr_benchmark.py`` uses (one rebuilt train split per seed, the
+published validation and test files) and writes a results file beside ours. If FuxiCTR reaches
+BARS's number on our data, the gap is in recnotes' model or training; if it lands where recnotes
+does, it is in the data (our rebuilt negatives) or in BARS's single run.
 
 FuxiCTR is never a recnotes dependency: it is installed, with one pip command, into its own
 virtual environment (``.cache/fuxictr-venv``, ignored by git) and the model trains there
 (``fuxictr_frappe_runner.py``). recnotes, in the current environment, builds each seed's split
 and exports it to ``.cache/fuxictr-frappe/`` (ignored; the data's licence forbids committing it).
-The settings are the BARS page's (``AFM_frappe_x1_011_2d591f68``): embedding 10, attention 128,
-dropout 0.1 on the attention weights and on the pooled vector, embedding penalty 1e-5, Adam at
-1e-3, batch 4096, patience 2, at most 100 epochs.
+The settings are the BARS pages' (``SETTINGS``): embedding 10, Adam at 1e-3, batch 4096, patience
+2, at most 100 epochs; for AFM (``AFM_frappe_x1_011_2d591f68``) attention 128, dropout 0.1 on the
+attention weights and on the pooled vector and an embedding penalty of 1e-5; for FM
+(``FM_frappe_x1_001_b16e1650``) a penalty of 5e-6 on every weight.
 
-    python experiments/fuxictr_frappe.py --seeds 0 1 2 [--dataset frappe-instance-cut] [--threads 1]
+    python experiments/fuxictr_frappe.py --model afm --seeds 0 1 2 [--dataset frappe-instance-cut]
     python experiments/fuxictr_frappe.py --quick          # a 2-epoch smoke run, written to .cache
 """
 
@@ -46,14 +47,43 @@ FEATURES = (
 )  # fmt: skip
 ROW_PREFIX = "FUXICTR_ROW "
 SCRIPT = "experiments/fuxictr_frappe.py"
-BARS = {"auc": 0.9697, "logloss": 0.2264}
-SOURCE = "BARS Frappe_x1, reczoo/BARS ranking/ctr/AFM/AFM_frappe_x1/README.md"
+#: Per model: the BARS page's settings (passed to the runner) and its test numbers. The runner's
+#: defaults are the shared ones: embedding 10, batch 4096, Adam at 1e-3, patience 2.
+SETTINGS = {
+    "afm": {  # AFM_frappe_x1_011_2d591f68
+        "runner": [
+            "--attention-dim",
+            "128",
+            "--attention-dropout",
+            "0.1",
+            "0.1",
+            "--embedding-l2",
+            "1e-5",
+            "--net-l2",
+            "0",
+        ],  # fmt: skip
+        "model": {"embed_dim": 10, "attention_dim": 128, "attention_dropout": [0.1, 0.1]},
+        "embedding_l2": 1e-5,
+        "net_l2": 0.0,
+        "reference": {"auc": 0.9697, "logloss": 0.2264},
+        "source": "BARS Frappe_x1, reczoo/BARS ranking/ctr/AFM/AFM_frappe_x1/README.md",
+    },
+    "fm": {  # FM_frappe_x1_001_b16e1650: "regularizer" 5e-6 for both penalties
+        "runner": ["--embedding-l2", "5e-6", "--net-l2", "5e-6"],
+        "model": {"embed_dim": 10},
+        "embedding_l2": 5e-6,
+        "net_l2": 5e-6,
+        "reference": {"auc": 0.9671, "logloss": 0.2065},
+        "source": "BARS Frappe_x1, reczoo/BARS ranking/ctr/FM/FM_frappe_x1/README.md",
+    },
+}
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
+    parser.add_argument("--model", choices=sorted(SETTINGS), default="afm")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument(
         "--dataset", choices=["frappe", "frappe-instance-cut"], default="frappe", help="task"
@@ -108,14 +138,15 @@ def ensure_venv(venv: Path = VENV) -> Path:
 def start_seed(python: Path, npz: Path, seed: int, args) -> subprocess.Popen:
     """Start one seed's runner; its output goes to a log file beside the arrays."""
     command = [
-        str(python), str(RUNNER), "--npz", str(npz), "--seed", str(seed),
+        str(python), str(RUNNER), "--npz", str(npz), "--model", args.model, "--seed", str(seed),
         "--epochs", str(args.epochs), "--threads", str(args.threads),
+        *SETTINGS[args.model]["runner"],
     ]  # fmt: skip
     env = dict(os.environ)
     for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
         env[var] = str(args.threads)
     env["PYTHONPATH"] = ""  # FuxiCTR's environment must not see the recnotes checkout
-    log = npz.with_suffix(".log")
+    log = npz.with_name(f"{args.model}-{npz.stem}.log")
     print(f"  seed {seed}: training in FuxiCTR, log {log.relative_to(REPO)}", flush=True)
     handle = log.open("w")
     proc = subprocess.Popen(command, stdout=handle, stderr=subprocess.STDOUT, env=env, cwd=REPO)
@@ -175,12 +206,13 @@ def main(argv: list[str] | None = None) -> Path:
         metrics[key], metrics[f"{key}_std"] = round(mean, 5), round(std, 5)
     suffix = "" if args.dataset == "frappe" else "-instance-cut"
     default = (
-        CACHE / "fuxictr-frappe" / "afm-fuxictr-quick.json"
+        CACHE / "fuxictr-frappe" / f"{args.model}-fuxictr-quick.json"
         if args.quick
-        else (REPO / "results" / "frappe" / f"afm-fuxictr{suffix}.json")
+        else (REPO / "results" / "frappe" / f"{args.model}-fuxictr{suffix}.json")
     )
+    setting = SETTINGS[args.model]
     result = Result(
-        model="afm",
+        model=args.model,
         dataset="frappe",
         protocol=protocol,
         metrics=metrics,
@@ -188,12 +220,12 @@ def main(argv: list[str] | None = None) -> Path:
         commit=commit,
         device=describe_device("cpu") + f", {args.threads} torch thread(s) per seed",
         wall_time_s=round(time.perf_counter() - start, 1),
-        paper=dict(BARS) if not args.quick else {},
-        source=SOURCE if not args.quick else "",
+        paper=dict(setting["reference"]) if not args.quick else {},
+        source=setting["source"] if not args.quick else "",
         seeds=list(args.seeds),
         config={
             "library": f"fuxictr {per_seed[0]['fuxictr']} (torch {per_seed[0]['torch']})",
-            "model": {"embed_dim": 10, "attention_dim": 128, "attention_dropout": [0.1, 0.1]},
+            "model": setting["model"],
             "train": {
                 "epochs": epochs,
                 "batch_size": 4096,
@@ -205,8 +237,8 @@ def main(argv: list[str] | None = None) -> Path:
                 "plateau_lr_factor": 0.1,
             },  # fmt: skip
             "loss": "bce",
-            "embedding_l2": 1e-5,
-            "net_l2": 0.0,
+            "embedding_l2": setting["embedding_l2"],
+            "net_l2": setting["net_l2"],
             "num_params": per_seed[0]["num_params"],
             "epoch_time_s": round(statistics.fmean(r["epoch_time_s"] for r in per_seed), 3),
             "best_epochs": [r["best_epoch"] for r in per_seed],
@@ -214,13 +246,13 @@ def main(argv: list[str] | None = None) -> Path:
             "per_seed": per_seed,
         },
         notes=(
-            "Trained by FuxiCTR (its BaseModel training loop, FeatureEmbedding, LogisticRegression "
-            "and InnerProductInteraction layers, initialisation and embedding penalty), not by "
-            "recnotes, on recnotes' split: the train split that experiments/ctr_benchmark.py "
-            "builds for the same seed and dataset, the published validation and test files. Ids "
-            "are re-encoded as FuxiCTR does (train ids get rows, the rest share an OOV row). The "
-            "AFM forward pass is written in experiments/fuxictr_frappe_runner.py from those "
-            "layers, as the pip package has no AFM class. A cross-check of recnotes' AFM, not a "
+            "Trained by FuxiCTR (its BaseModel training loop, its embedding, logistic-regression "
+            "and interaction layers, initialisation and penalties), not by recnotes, on "
+            "recnotes' split: the train split that experiments/ctr_benchmark.py builds for the "
+            "same seed and dataset, the published validation and test files. Ids are re-encoded "
+            "as FuxiCTR does (train ids get rows, the rest share an OOV row). The forward pass is "
+            "written in experiments/fuxictr_frappe_runner.py from those layers, as the pip "
+            "package has no model classes for it. A cross-check of recnotes' model, not a "
             "recnotes result."
             if not args.quick
             else "quick smoke run (2 epochs, 20,000 train rows); not a reproduction"

@@ -1,4 +1,4 @@
-"""Train one Frappe model with FuxiCTR's own layers and training loop; run by ``fuxictr_frappe.py``.
+"""Train AFM or FM on Frappe with FuxiCTR's own layers and training loop; run by ``fuxictr_frappe.py``.
 
 This file runs inside the FuxiCTR virtual environment (``.cache/fuxictr-venv``), never in
 recnotes' own: it imports numpy, torch and ``fuxictr`` only. It reads the arrays that
@@ -13,14 +13,15 @@ What comes from FuxiCTR (``fuxictr`` on PyPI, the library behind the BARS benchm
   epoch restored), the embedding penalty ``lambda / 2 * ||E||^2`` over whole tables, and the
   initialisation (Xavier-normal linear layers with zero biases);
 * ``FeatureEmbedding`` (tables drawn from ``N(0, 1e-4^2)``, row 0 the zero padding row),
-  ``LogisticRegression`` and ``InnerProductInteraction``.
+  ``LogisticRegression``, ``InnerProductInteraction`` and ``FactorizationMachine``.
 
 What this file writes: the batching (a shuffled permutation per epoch, as a shuffling data
 loader does), the id encoding (FuxiCTR's rule: ids seen in train get their own row, ids seen only
-in validation or test share one out-of-vocabulary row), and the model's forward pass, which
-chains those layers in the order of the AFM paper's Eq. (6). FuxiCTR's pip package ships no
-AFM class (its model zoo lives in the source repository), so the forward is ours; every
-parameter it uses is created and initialised by FuxiCTR code.
+in validation or test share one out-of-vocabulary row), and each model's forward pass: AFM chains
+those layers in the order of the AFM paper's Eq. (6), FM calls the ``FactorizationMachine`` block
+on the embeddings. FuxiCTR's pip package ships no model classes for them (its model zoo lives in
+the source repository), so the forwards are ours; every parameter they use is created and
+initialised by FuxiCTR code.
 """
 
 from __future__ import annotations
@@ -44,7 +45,7 @@ ROW_PREFIX = "FUXICTR_ROW "
 def parse_args(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--npz", required=True, help="arrays written by fuxictr_frappe.py")
-    parser.add_argument("--model", choices=["afm"], default="afm")
+    parser.add_argument("--model", choices=["afm", "fm"], default="afm")
     parser.add_argument("--seed", type=int, required=True)
     parser.add_argument("--epochs", type=int, default=100)
     parser.add_argument("--batch-size", type=int, default=4096)
@@ -52,6 +53,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--attention-dim", type=int, default=128)
     parser.add_argument("--attention-dropout", type=float, nargs=2, default=[0.1, 0.1])
     parser.add_argument("--embedding-l2", type=float, default=1e-5)
+    parser.add_argument("--net-l2", type=float, default=0.0, help="penalty on the other weights")
     parser.add_argument("--lr", type=float, default=1e-3)
     parser.add_argument("--patience", type=int, default=2)
     parser.add_argument("--threads", type=int, default=1)
@@ -113,7 +115,7 @@ def build_afm(base_model, layers, feature_map, args, model_root: str):
                 model_id=f"AFM_seed{args.seed}",
                 gpu=-1,
                 embedding_regularizer=args.embedding_l2,
-                net_regularizer=0,
+                net_regularizer=args.net_l2,
                 early_stop_patience=args.patience,
                 verbose=0,
                 model_root=model_root,
@@ -144,6 +146,39 @@ def build_afm(base_model, layers, feature_map, args, model_root: str):
             return {"y_pred": self.output_activation(logit)}
 
     return FuxiAFM()
+
+
+def build_fm(base_model, layers, feature_map, args, model_root: str):
+    """An FM on FuxiCTR's BaseModel and its ``FactorizationMachine`` block (first order + pairs)."""
+
+    class FuxiFM(base_model):
+        def __init__(self):
+            super().__init__(
+                feature_map,
+                model_id=f"FM_seed{args.seed}",
+                gpu=-1,
+                embedding_regularizer=args.embedding_l2,
+                net_regularizer=args.net_l2,
+                early_stop_patience=args.patience,
+                verbose=0,
+                model_root=model_root,
+                metrics=["AUC", "logloss"],
+            )
+            self.embedding_layer = layers.FeatureEmbedding(feature_map, args.embed_dim)
+            self.fm_layer = layers.FactorizationMachine(feature_map)
+            self.compile("adam", "binary_crossentropy", args.lr)
+            self.reset_parameters()
+            self.model_to_device()
+
+        def forward(self, inputs):
+            X = self.get_inputs(inputs)
+            logit = self.fm_layer(X, self.embedding_layer(X))
+            return {"y_pred": self.output_activation(logit)}
+
+    return FuxiFM()
+
+
+BUILDERS = {"afm": build_afm, "fm": build_fm}
 
 
 def with_curve(model):
@@ -204,7 +239,7 @@ def main(argv=None) -> dict:
     with tempfile.TemporaryDirectory() as model_root:
         # FuxiCTR saves the best epoch under model_root/dataset_id
         os.makedirs(os.path.join(model_root, feature_map.dataset_id))
-        model = build_afm(BaseModel, layers, feature_map, args, model_root)
+        model = BUILDERS[args.model](BaseModel, layers, feature_map, args, model_root)
         curve, cuts = with_curve(model)
         shuffle = torch.Generator().manual_seed(args.seed)
         train = Batches(encoded["train"], args.batch_size, True, shuffle)

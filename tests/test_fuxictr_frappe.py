@@ -86,12 +86,14 @@ def test_mean_std_is_the_sample_spread():
     os.environ.get("RECNOTES_PEER_BENCH") != "1",
     reason="installs FuxiCTR into .cache/fuxictr-venv and trains; set RECNOTES_PEER_BENCH=1",
 )
-def test_quick_run_trains_in_fuxictr_and_writes_a_result(tmp_path):
-    out = tmp_path / "afm-fuxictr.json"
-    driver.main(["--quick", "--seeds", "0", "--out", str(out)])
+@pytest.mark.parametrize("model", ["afm", "fm"])
+def test_quick_run_trains_in_fuxictr_and_writes_a_result(tmp_path, model):
+    out = tmp_path / f"{model}-fuxictr.json"
+    driver.main(["--quick", "--model", model, "--seeds", "0", "--out", str(out)])
     result = json.loads(out.read_text())
+    assert result["model"] == model
     seed = result["config"]["per_seed"][0]
-    assert result["command"].startswith("python experiments/fuxictr_frappe.py --quick")
+    assert result["command"].startswith("python experiments/fuxictr_frappe.py --quick --model")
     assert result["config"]["library"].startswith("fuxictr 2.3.10")
     assert seed["epochs_run"] == 2 and len(seed["curve"]) == 2
     assert 0.5 < result["metrics"]["auc"] <= 1.0
