@@ -252,12 +252,16 @@ def _num(value: Any, spec: str) -> str:
 
 
 def leaderboard_rows(results: Iterable, dataset: str, protocol: str) -> list:
-    """The results a leaderboard shows: this dataset and protocol, trained with the BCE loss, with AUC."""
+    """The results a leaderboard shows: this dataset and protocol, trained with the BCE loss, with AUC.
+
+    A run trained by another library (``config.library``, e.g. the FuxiCTR cross-checks of
+    ``experiments/fuxictr_frappe.py``) is not a recnotes row; the model's note shows it.
+    """
     return sorted(
         (
             r for r in results
             if r.dataset == dataset and r.protocol == protocol and "auc" in r.metrics
-            and r.config.get("loss", "bce") == "bce"
+            and r.config.get("loss", "bce") == "bce" and "library" not in r.config
         ),
         key=lambda r: (-r.metrics["auc"], r.model),
     )

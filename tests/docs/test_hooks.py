@@ -320,13 +320,16 @@ def test_a_results_file_not_named_after_its_model_shows_its_variant(tmp_path):
 
 
 def _board_result(root: Path, model: str, auc: float, *, loss: str = "bce", paper=None, stem=None,
-                  dataset: str = "frappe", protocol: str = "frappe-nfm-x1-rebuilt", seeds=(0, 1, 2)) -> None:
+                  dataset: str = "frappe", protocol: str = "frappe-nfm-x1-rebuilt", seeds=(0, 1, 2),
+                  library=None) -> None:
+    config = {"loss": loss, "num_params": 12345, "epoch_time_s": 2.5}
+    if library:
+        config["library"] = library
     Result(model=model, dataset=dataset, protocol=protocol,
            metrics={"auc": auc, "auc_std": 0.001, "logloss": 0.2, "logloss_std": 0.01},
            command=f"python experiments/ctr_benchmark.py --model {model}", commit="0", device="cpu",
            wall_time_s=1.0, paper=paper or {}, source="BARS" if paper else "", seeds=list(seeds),
-           config={"loss": loss, "num_params": 12345, "epoch_time_s": 2.5}).save(
-        root / dataset / f"{stem or model}.json")
+           config=config).save(root / dataset / f"{stem or model}.json")
 
 
 def test_leaderboard_sorts_by_auc_and_shows_reference_params_and_time(tmp_path):
@@ -360,6 +363,17 @@ def test_two_frappe_leaderboards_on_one_page_keep_their_rows_and_distinct_plot_i
     assert "| zz-main | 0.9600" in second and "0.9500" not in second
     ids = re.findall(r'id="([^"]+)"', out)
     assert ids and len(ids) == len(set(ids))  # the two inline SVGs share no element id
+
+
+def test_a_run_trained_by_another_library_is_not_a_leaderboard_row_but_shows_in_the_note(tmp_path):
+    _board_result(tmp_path, "zz-afm", 0.95)
+    _board_result(tmp_path, "zz-afm", 0.96, stem="zz-afm-fuxictr", library="fuxictr 2.3.10")
+    board = pages.replace_markers("<!-- recnotes:leaderboard dataset=frappe -->", "en/ranking/leaderboard.md",
+                                  results_root=tmp_path)
+    assert "| zz-afm | 0.9500" in board and "0.9600" not in board
+    note = pages.replace_markers("<!-- recnotes:results file=zz-afm-fuxictr -->", "en/x.md",
+                                 results_root=tmp_path)
+    assert "| zz-afm (fuxictr) | frappe |" in note and "0.9600" in note
 
 
 def test_leaderboard_leaves_out_the_spread_of_a_single_seed(tmp_path):
