@@ -1,4 +1,4 @@
-"""Train AFM or FM on Frappe with FuxiCTR's own layers and training loop; run by ``fuxictr_frappe.py``.
+"""Train AFM, FM or IPNN on Frappe with FuxiCTR's layers and training loop; run by ``fuxictr_frappe.py``.
 
 This file runs inside the FuxiCTR virtual environment (``.cache/fuxictr-venv``), never in
 recnotes' own: it imports numpy, torch and ``fuxictr`` only. It reads the arrays that
@@ -13,13 +13,14 @@ What comes from FuxiCTR (``fuxictr`` on PyPI, the library behind the BARS benchm
   epoch restored), the embedding penalty ``lambda / 2 * ||E||^2`` over whole tables, and the
   initialisation (Xavier-normal linear layers with zero biases);
 * ``FeatureEmbedding`` (tables drawn from ``N(0, 1e-4^2)``, row 0 the zero padding row),
-  ``LogisticRegression``, ``InnerProductInteraction`` and ``FactorizationMachine``.
+  ``LogisticRegression``, ``InnerProductInteraction``, ``FactorizationMachine`` and ``MLP_Block``.
 
 What this file writes: the batching (a shuffled permutation per epoch, as a shuffling data
 loader does), the id encoding (FuxiCTR's rule: ids seen in train get their own row, ids seen only
 in validation or test share one out-of-vocabulary row), and each model's forward pass: AFM chains
 those layers in the order of the AFM paper's Eq. (6), FM calls the ``FactorizationMachine`` block
-on the embeddings. FuxiCTR's pip package ships no model classes for them (its model zoo lives in
+on the embeddings, and IPNN feeds the flattened vectors and their pairwise inner products to an
+``MLP_Block``. FuxiCTR's pip package ships no model classes for them (its model zoo lives in
 the source repository), so the forwards are ours; every parameter they use is created and
 initialised by FuxiCTR code.
 """
@@ -45,13 +46,15 @@ ROW_PREFIX = "FUXICTR_ROW "
 def parse_args(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--npz", required=True, help="arrays written by fuxictr_frappe.py")
-    parser.add_argument("--model", choices=["afm", "fm"], default="afm")
+    parser.add_argument("--model", choices=["afm", "fm", "pnn"], default="afm")
     parser.add_argument("--seed", type=int, required=True)
     parser.add_argument("--epochs", type=int, default=100)
     parser.add_argument("--batch-size", type=int, default=4096)
     parser.add_argument("--embed-dim", type=int, default=10)
     parser.add_argument("--attention-dim", type=int, default=128)
     parser.add_argument("--attention-dropout", type=float, nargs=2, default=[0.1, 0.1])
+    parser.add_argument("--hidden", type=int, nargs="+", default=[400, 400, 400], help="IPNN MLP")
+    parser.add_argument("--dropout", type=float, default=0.3, help="IPNN MLP dropout")
     parser.add_argument("--embedding-l2", type=float, default=1e-5)
     parser.add_argument("--net-l2", type=float, default=0.0, help="penalty on the other weights")
     parser.add_argument("--lr", type=float, default=1e-3)
@@ -178,7 +181,47 @@ def build_fm(base_model, layers, feature_map, args, model_root: str):
     return FuxiFM()
 
 
-BUILDERS = {"afm": build_afm, "fm": build_fm}
+def build_pnn(base_model, layers, feature_map, args, model_root: str):
+    """An IPNN on FuxiCTR's BaseModel: the field vectors and their inner products into an MLP."""
+
+    class FuxiIPNN(base_model):
+        def __init__(self):
+            super().__init__(
+                feature_map,
+                model_id=f"IPNN_seed{args.seed}",
+                gpu=-1,
+                embedding_regularizer=args.embedding_l2,
+                net_regularizer=args.net_l2,
+                early_stop_patience=args.patience,
+                verbose=0,
+                model_root=model_root,
+                metrics=["AUC", "logloss"],
+            )
+            F, D = feature_map.num_fields, args.embed_dim
+            self.embedding_layer = layers.FeatureEmbedding(feature_map, D)
+            self.product_layer = layers.InnerProductInteraction(F, output="inner_product")
+            self.mlp = layers.MLP_Block(
+                input_dim=F * D + F * (F - 1) // 2,
+                output_dim=1,
+                hidden_units=list(args.hidden),
+                hidden_activations="ReLU",
+                dropout_rates=args.dropout,
+                batch_norm=False,
+            )
+            self.compile("adam", "binary_crossentropy", args.lr)
+            self.reset_parameters()
+            self.model_to_device()
+
+        def forward(self, inputs):
+            X = self.get_inputs(inputs)
+            emb = self.embedding_layer(X)  # (B, F, D)
+            z = torch.cat([emb.flatten(start_dim=1), self.product_layer(emb)], dim=1)
+            return {"y_pred": self.output_activation(self.mlp(z))}
+
+    return FuxiIPNN()
+
+
+BUILDERS = {"afm": build_afm, "fm": build_fm, "pnn": build_pnn}
 
 
 def with_curve(model):

@@ -86,7 +86,7 @@ def test_mean_std_is_the_sample_spread():
     os.environ.get("RECNOTES_PEER_BENCH") != "1",
     reason="installs FuxiCTR into .cache/fuxictr-venv and trains; set RECNOTES_PEER_BENCH=1",
 )
-@pytest.mark.parametrize("model", ["afm", "fm"])
+@pytest.mark.parametrize("model", ["afm", "fm", "pnn"])
 def test_quick_run_trains_in_fuxictr_and_writes_a_result(tmp_path, model):
     out = tmp_path / f"{model}-fuxictr.json"
     driver.main(["--quick", "--model", model, "--seeds", "0", "--out", str(out)])
