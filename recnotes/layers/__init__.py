@@ -15,7 +15,7 @@ from recnotes.layers.interaction import (
     pair_indices,
     pair_products,
 )
-from recnotes.layers.mlp import MLP
+from recnotes.layers.mlp import MLP, xavier_linears_
 from recnotes.layers.packed_embedding import PackedEmbedding
 
 __all__ = [
@@ -32,4 +32,5 @@ __all__ = [
     "pair_indices",
     "pair_products",
     "squash",
+    "xavier_linears_",
 ]

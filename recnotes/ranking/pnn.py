@@ -41,7 +41,7 @@ import torch
 from torch import nn
 
 from recnotes.data import Schema, tiny_ctr_batch
-from recnotes.layers import MLP, FeatureEmbedding, pair_products
+from recnotes.layers import MLP, FeatureEmbedding, pair_products, xavier_linears_
 from recnotes.registry import ModelSpec, Paper, register
 
 __all__ = ["PNNConfig", "PNN", "inner_products", "outer_product_sum"]
@@ -70,6 +70,9 @@ class PNNConfig:
     dropout: float = 0.0  # none: early stopping on validation AUC is the regulariser
     batch_norm: bool = False  # off: rows stay independent in training as in serving
     init_std: float = 0.01  # standard deviation of the embedding initialisation (recnotes default)
+    # MLP weights: "torch" is PyTorch's default, U(+-1/sqrt(fan_in)) for weights and biases;
+    # "xavier" is Xavier-normal weights and zero biases, FuxiCTR's scheme behind the BARS numbers
+    init: str = "torch"
     check_inputs: bool = True  # validate every batch against the schema (named errors)
 
     def __post_init__(self) -> None:
@@ -90,6 +93,8 @@ class PNNConfig:
             raise ValueError(f"dropout is a probability in [0, 1), got {self.dropout}")
         if not self.init_std > 0:
             raise ValueError(f"init_std must be positive, got {self.init_std}")
+        if self.init not in ("torch", "xavier"):
+            raise ValueError(f"init must be 'torch' or 'xavier', got {self.init!r}")
 
 
 # --8<-- [start:products]
@@ -180,6 +185,8 @@ class PNN(nn.Module):
             dropout=config.dropout,
             batch_norm=config.batch_norm,
         )
+        if config.init == "xavier":
+            xavier_linears_(self.mlp)
 
     # --8<-- [start:product_layer]
     def product_layer(self, batch: Mapping[str, torch.Tensor]) -> torch.Tensor:

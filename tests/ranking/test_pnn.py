@@ -167,6 +167,21 @@ def test_config_and_schema_errors_say_what_is_wrong():
     with pytest.raises(ValueError, match="at least one sparse or sequence feature"):
         PNN(Schema([Feature("price", "dense"), Feature("label", "label")]))
     assert PNNConfig(hidden=[8, 4]).hidden == (8, 4)  # lists from JSON configs
+    with pytest.raises(ValueError, match="init must be 'torch' or 'xavier', got 'he'"):
+        PNNConfig(init="he")
+
+
+def test_xavier_init_gives_fuxictr_scaled_weights_and_zero_biases():
+    schema = Schema([Feature(f"f{i}", "sparse", vocab_size=9) for i in range(5)] + [Feature("label", "label")])
+    torch.manual_seed(0)
+    plain = PNN(schema, PNNConfig(hidden=(400, 400)))
+    xavier = PNN(schema, PNNConfig(hidden=(400, 400), init="xavier"))
+    linears = [m for m in xavier.mlp.modules() if isinstance(m, torch.nn.Linear)]
+    assert len(linears) == 3 and all(float(m.bias.abs().max()) == 0.0 for m in linears)
+    middle = linears[1].weight  # 400 -> 400: Xavier std sqrt(2 / 800) = 0.05; PyTorch 1 / sqrt(1200)
+    assert abs(float(middle.std()) - 0.05) < 0.002
+    plain_middle = [m for m in plain.mlp.modules() if isinstance(m, torch.nn.Linear)][1].weight
+    assert abs(float(plain_middle.std()) - 1200**-0.5) < 0.002
 
 
 # -- the snippet ----------------------------------------------------------------------------------
