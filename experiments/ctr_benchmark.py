@@ -189,7 +189,17 @@ FRAPPE: dict[str, Setting] = {
         source=_BARS.format("WideDeep/WideDeep_frappe_x1"),
     ),
     "pnn": Setting(  # IPNN: PNN_frappe_x1_020_f63bc10d, patience 3
-        config={"product": "inner", "hidden": _DNN3, "dropout": 0.3, "batch_norm": False},
+        # FuxiCTR's initialisation (Xavier-normal MLP, embeddings N(0, 1e-4^2)): with PyTorch's
+        # default MLP init and the 0.05 embedding penalty, IPNN sits on the popularity plateau
+        # (validation AUC ~0.936) until epoch 8-10, where FuxiCTR's own IPNN leaves it by epoch 6
+        config={
+            "product": "inner",
+            "hidden": _DNN3,
+            "dropout": 0.3,
+            "batch_norm": False,
+            "init": "xavier",
+            "init_std": 1e-4,
+        },
         embedding_l2=0.05,
         patience=3,
         reference={"auc": 0.9841, "logloss": 0.1540},
