@@ -135,21 +135,9 @@ def export_arrays(train, test, path: Path, *, features=FEATURES, limit=None) -> 
 
 def ensure_peer_venv(venv: Path) -> Path:
     """The peers' Python; creates the environment and installs the pins on first use."""
-    python = venv / "bin" / "python"
-    pins = dict(pin.split("==") for pin in PEER_PINS)
-    probe = (
-        "import sys; from importlib.metadata import version; "
-        f"sys.exit(any(not version(n).startswith(v) for n, v in {pins!r}.items()))"
-    )
-    if (
-        python.exists()
-        and subprocess.run([python, "-c", probe], capture_output=True).returncode == 0
-    ):
-        return python
-    print(f"creating {venv} and installing {' '.join(PEER_PINS)} (one pip command)", flush=True)
-    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
-    subprocess.run([python, "-m", "pip", "install", *PEER_PINS], check=True)
-    return python
+    from recnotes.results import ensure_venv
+
+    return ensure_venv(venv, PEER_PINS)
 
 
 def runner_command(python, library: str, model: str, npz: Path, args) -> list[str]:

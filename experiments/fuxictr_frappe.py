@@ -147,25 +147,6 @@ def export_split(data, path: Path, *, limit: int | None = None) -> Path:
     return path
 
 
-def ensure_venv(venv: Path = VENV) -> Path:
-    """FuxiCTR's Python; creates the environment and installs the pins on first use."""
-    python = venv / "bin" / "python"
-    pins = dict(pin.split("==") for pin in PINS)
-    probe = (
-        "import sys; from importlib.metadata import version; "
-        f"sys.exit(any(not version(n).startswith(v) for n, v in {pins!r}.items()))"
-    )
-    if (
-        python.exists()
-        and subprocess.run([python, "-c", probe], capture_output=True).returncode == 0
-    ):
-        return python
-    print(f"creating {venv} and installing {' '.join(PINS)} (one pip command)", flush=True)
-    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
-    subprocess.run([python, "-m", "pip", "install", *PINS], check=True)
-    return python
-
-
 def start_seed(python: Path, npz: Path, seed: int, args) -> subprocess.Popen:
     """Start one seed's runner; its output goes to a log file beside the arrays."""
     command = [
@@ -205,11 +186,11 @@ def mean_std(values: list[float]) -> tuple[float, float]:
 def main(argv: list[str] | None = None) -> Path:
     given = sys.argv[1:] if argv is None else list(argv)
     args = parse_args(given)
-    from recnotes.results import Result, describe_device, git_commit
+    from recnotes.results import Result, describe_device, ensure_venv, git_commit
     from recnotes.tasks import get_task
 
     commit = git_commit()
-    python = ensure_venv()
+    python = ensure_venv(VENV, PINS)
     start = time.perf_counter()
     task = get_task(args.dataset)
     epochs = 2 if args.quick else args.epochs

@@ -108,22 +108,26 @@ class Batches:
             yield {k: v.index_select(0, rows) for k, v in self.columns.items()}
 
 
+def base_settings(name: str, args, model_root: str) -> dict:
+    """What every model passes to FuxiCTR's ``BaseModel``: penalties, patience, metrics, CPU."""
+    return {
+        "model_id": f"{name}_seed{args.seed}",
+        "gpu": -1,
+        "embedding_regularizer": args.embedding_l2,
+        "net_regularizer": args.net_l2,
+        "early_stop_patience": args.patience,
+        "verbose": 0,
+        "model_root": model_root,
+        "metrics": ["AUC", "logloss"],
+    }
+
+
 def build_afm(base_model, layers, feature_map, args, model_root: str):
     """An AFM on FuxiCTR's BaseModel and layers (see the module docstring)."""
 
     class FuxiAFM(base_model):
         def __init__(self):
-            super().__init__(
-                feature_map,
-                model_id=f"AFM_seed{args.seed}",
-                gpu=-1,
-                embedding_regularizer=args.embedding_l2,
-                net_regularizer=args.net_l2,
-                early_stop_patience=args.patience,
-                verbose=0,
-                model_root=model_root,
-                metrics=["AUC", "logloss"],
-            )
+            super().__init__(feature_map, **base_settings("AFM", args, model_root))
             D, T = args.embed_dim, args.attention_dim
             self.embedding_layer = layers.FeatureEmbedding(feature_map, D)
             self.product_layer = layers.InnerProductInteraction(
@@ -156,17 +160,7 @@ def build_fm(base_model, layers, feature_map, args, model_root: str):
 
     class FuxiFM(base_model):
         def __init__(self):
-            super().__init__(
-                feature_map,
-                model_id=f"FM_seed{args.seed}",
-                gpu=-1,
-                embedding_regularizer=args.embedding_l2,
-                net_regularizer=args.net_l2,
-                early_stop_patience=args.patience,
-                verbose=0,
-                model_root=model_root,
-                metrics=["AUC", "logloss"],
-            )
+            super().__init__(feature_map, **base_settings("FM", args, model_root))
             self.embedding_layer = layers.FeatureEmbedding(feature_map, args.embed_dim)
             self.fm_layer = layers.FactorizationMachine(feature_map)
             self.compile("adam", "binary_crossentropy", args.lr)
@@ -186,17 +180,7 @@ def build_pnn(base_model, layers, feature_map, args, model_root: str):
 
     class FuxiIPNN(base_model):
         def __init__(self):
-            super().__init__(
-                feature_map,
-                model_id=f"IPNN_seed{args.seed}",
-                gpu=-1,
-                embedding_regularizer=args.embedding_l2,
-                net_regularizer=args.net_l2,
-                early_stop_patience=args.patience,
-                verbose=0,
-                model_root=model_root,
-                metrics=["AUC", "logloss"],
-            )
+            super().__init__(feature_map, **base_settings("IPNN", args, model_root))
             F, D = feature_map.num_fields, args.embed_dim
             self.embedding_layer = layers.FeatureEmbedding(feature_map, D)
             self.product_layer = layers.InnerProductInteraction(F, output="inner_product")

@@ -41,7 +41,7 @@ from pathlib import Path
 from typing import Any
 
 __all__ = ["Result", "load_results", "render_table", "result_label", "git_commit", "describe_device",
-           "RESULTS_DIR"]  # fmt: skip
+           "ensure_venv", "RESULTS_DIR"]  # fmt: skip
 
 #: Where results files live in the repository.
 RESULTS_DIR = Path(__file__).resolve().parent.parent / "results"
@@ -301,3 +301,31 @@ def write_report(report: dict, out: Path) -> Path:
     out.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
     print(f"wrote {out}")
     return out
+
+
+def ensure_venv(venv: str | Path, pins: Iterable[str]) -> Path:
+    """The Python of a separate virtual environment holding ``pins`` (``"name==version"``).
+
+    Other libraries that recnotes is compared with (``benchmarks/peer_speed.py``) or cross-checked
+    against (``experiments/fuxictr_frappe.py``) are never its dependencies: they live in their own
+    environment. If ``venv`` already has every pin, its Python is returned as is; otherwise the
+    environment is created and the pins installed with one pip command (pin torch, or pip pulls a
+    CUDA build).
+
+    ``tests/test_results.py`` checks both paths with ``subprocess.run`` stubbed out.
+    """
+    import sys
+
+    venv, pins = Path(venv), list(pins)
+    python = venv / "bin" / "python"
+    wanted = dict(pin.split("==") for pin in pins)
+    probe = (
+        "import sys; from importlib.metadata import version; "
+        f"sys.exit(any(not version(n).startswith(v) for n, v in {wanted!r}.items()))"
+    )
+    if python.exists() and subprocess.run([python, "-c", probe], capture_output=True).returncode == 0:
+        return python
+    print(f"creating {venv} and installing {' '.join(pins)} (one pip command)", flush=True)
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+    subprocess.run([python, "-m", "pip", "install", *pins], check=True)
+    return python

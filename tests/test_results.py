@@ -50,3 +50,30 @@ def test_render_table_shows_a_spread_only_over_several_seeds():
     three = render_table([result([0, 1, 2])], ["auc"])
     assert "| 0.9000 |" in one and "±" not in one
     assert "0.9000 ± 0.0000" in three
+
+
+def test_ensure_venv_reuses_a_venv_with_the_pins_and_builds_one_without(tmp_path, monkeypatch):
+    import subprocess
+
+    from recnotes.results import ensure_venv
+
+    calls, probe_ok = [], []
+
+    def fake_run(command, **kwargs):
+        calls.append([str(c) for c in command])
+        code = 0 if (command[1] != "-c" or probe_ok) else 1
+        return subprocess.CompletedProcess(command, code)
+
+    monkeypatch.setattr(subprocess, "run", fake_run)
+    venv = tmp_path / "peers"
+    (venv / "bin").mkdir(parents=True)
+    (venv / "bin" / "python").touch()
+    pins = ["torch==2.13.0", "fuxictr==2.3.10"]
+    assert ensure_venv(venv, pins) == venv / "bin" / "python"  # the probe fails: build it
+    assert "'torch': '2.13.0'" in calls[0][2] and "'fuxictr': '2.3.10'" in calls[0][2]
+    assert calls[1][1:] == ["-m", "venv", str(venv)]
+    assert calls[2] == [str(venv / "bin" / "python"), "-m", "pip", "install", *pins]
+    calls.clear()
+    probe_ok.append(True)
+    assert ensure_venv(venv, pins) == venv / "bin" / "python"  # every pin there: no install
+    assert len(calls) == 1 and calls[0][1] == "-c"
