@@ -43,7 +43,7 @@ import torch
 from torch import nn
 
 from recnotes.data import Schema, tiny_ctr_batch
-from recnotes.layers import FeaturesLinear, FieldVectors, pair_products
+from recnotes.layers import FeaturesLinear, FieldVectors, pair_products, xavier_linears_
 from recnotes.registry import ModelSpec, Paper, register
 
 __all__ = ["AFMConfig", "AFM", "afm_loss", "pair_scores"]
@@ -206,8 +206,7 @@ class AFM(nn.Module):
         """Initialise ``W``, ``b``, ``h`` and ``p`` (see ``AFMConfig.init``)."""
         if scheme == "xavier":
             for layer in (self.attention_in, self.attention_out, self.projection):
-                nn.init.xavier_normal_(layer.weight)
-            nn.init.zeros_(self.attention_in.bias)
+                xavier_linears_(layer)  # Xavier-normal W, h, p; b = 0
             return
         D, T = self.config.embed_dim, self.config.attention_dim
         glorot = (2.0 / (D + T)) ** 0.5
